@@ -1,0 +1,794 @@
+/* engine: see engine.h */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum job_state { JOB_QUEUED, JOB_RUNNING };
+
+struct job {
+	struct engine *eng;
+	struct record *rec;        /* NULL once superseded: its events are dropped */
+	struct job *next;          /* in the queue */
+	enum job_state state;
+	enum lang lang;
+	char *script;
+	char *code;
+	size_t code_len;
+	uint64_t run;
+	struct run_handle *handle;
+	int limit_stream;          /* 1 or 2 once an output limit was hit */
+};
+
+struct engine {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;       /* signalled when a running job ends */
+	struct engine_config cfg;
+	char *backend_name;
+	struct backend *backend;
+	struct engine_hooks hooks;
+	void *ud;
+	struct job *queue, **queue_tail;
+	unsigned running;          /* started, end not yet seen */
+	bool stopping;
+	struct workspace **ws;
+	size_t n_ws, cap_ws;
+};
+
+static void schedule(struct engine *e);
+
+int64_t engine_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void engine_lock(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+}
+
+void engine_unlock(struct engine *e)
+{
+	pthread_mutex_unlock(&e->lock);
+}
+
+struct engine *engine_new(const struct engine_config *cfg, struct backend *backend,
+			  const struct engine_hooks *hooks, void *ud)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->cfg = *cfg;
+	e->backend_name = strdup(cfg->backend_name ? cfg->backend_name : "local");
+	if (!e->backend_name) {
+		free(e);
+		return NULL;
+	}
+	e->cfg.backend_name = e->backend_name;
+	if (e->cfg.jobs == 0)
+		e->cfg.jobs = 1;
+	e->backend = backend;
+	e->hooks = *hooks;
+	e->ud = ud;
+	e->queue_tail = &e->queue;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->idle, NULL);
+	return e;
+}
+
+/* ---- the store --------------------------------------------------------- */
+
+static int meta_dir(struct workspace *ws, bool create)
+{
+	if (ws->meta_fd >= 0)
+		return ws->meta_fd;
+	int fd = openat(ws->store_fd, NAMES_META_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(ws->store_fd, NAMES_META_DIR, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(ws->store_fd, NAMES_META_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	ws->meta_fd = fd;
+	return fd;
+}
+
+static void file_name(char *buf, size_t sz, const struct record *rec, enum result_kind kind)
+{
+	if (!result_name(buf, sz, rec->stem, kind))
+		buf[0] = '\0';
+}
+
+/* Writes DATA to NAME in the meta folder so that a crash leaves the old or
+ * the new content, never a mix. */
+static int write_atomic(struct record *rec, enum result_kind kind, const char *data, size_t len)
+{
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
+	int dir = meta_dir(rec->ws, true), fd, rc = 0;
+
+	if (dir < 0)
+		return dir;
+	file_name(name, sizeof(name), rec, kind);
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dir, tmp, dir, name) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(dir, tmp, 0);
+	return rc;
+}
+
+/* A fresh, empty output file swapped in for KIND: readers of the previous
+ * run keep the old one. Returns a write fd or -errno. */
+static int fresh_output(struct record *rec, enum result_kind kind)
+{
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
+	int dir = meta_dir(rec->ws, true), fd;
+
+	if (dir < 0)
+		return dir;
+	file_name(name, sizeof(name), rec, kind);
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_APPEND, 0644);
+	if (fd < 0)
+		return -errno;
+	if (renameat(dir, tmp, dir, name) < 0) {
+		int err = -errno;
+		close(fd);
+		unlinkat(dir, tmp, 0);
+		return err;
+	}
+	return fd;
+}
+
+static void save_status(struct record *rec)
+{
+	char *text = status_render(&rec->rr);
+	int rc = text ? write_atomic(rec, RK_STATUS, text, strlen(text)) : -ENOMEM;
+
+	if (rc < 0)
+		log_error("cannot write the status of %s%s%s: %s", rec->ws->path,
+			  strcmp(rec->ws->path, "/") ? "/" : "", rec->stem, strerror(-rc));
+	free(text);
+}
+
+static void save_error_text(struct record *rec)
+{
+	int rc = write_atomic(rec, RK_ERROR, rec->error_text ? rec->error_text : "",
+			      rec->error_text ? strlen(rec->error_text) : 0);
+	if (rc < 0)
+		log_error("cannot write the error file of %s: %s", rec->stem, strerror(-rc));
+}
+
+static char *read_small(int dir, const char *name, size_t max, size_t *len)
+{
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	char *buf = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max) {
+		buf = malloc((size_t)st.st_size + 1);
+		ssize_t n = buf ? pread(fd, buf, (size_t)st.st_size, 0) : -1;
+		if (n < 0) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+static void close_outputs(struct record *rec)
+{
+	if (rec->out_fd >= 0)
+		close(rec->out_fd);
+	if (rec->err_fd >= 0)
+		close(rec->err_fd);
+	rec->out_fd = rec->err_fd = -1;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+struct workspace *engine_workspace_new(struct engine *e, int store_fd, const char *path)
+{
+	struct workspace *ws = calloc(1, sizeof(*ws));
+
+	if (!ws)
+		return NULL;
+	ws->eng = e;
+	ws->meta_fd = -1;
+	ws->store_fd = fcntl(store_fd, F_DUPFD_CLOEXEC, 3);
+	ws->path = strdup(path ? path : "/");
+	if (ws->store_fd < 0 || !ws->path)
+		goto fail;
+	if (e->n_ws == e->cap_ws) {
+		size_t cap = e->cap_ws ? e->cap_ws * 2 : 16;
+		struct workspace **n = realloc(e->ws, cap * sizeof(*n));
+		if (!n)
+			goto fail;
+		e->ws = n;
+		e->cap_ws = cap;
+	}
+	e->ws[e->n_ws++] = ws;
+	return ws;
+fail:
+	if (ws->store_fd >= 0)
+		close(ws->store_fd);
+	free(ws->path);
+	free(ws);
+	return NULL;
+}
+
+static bool any_result_on_disk(struct workspace *ws, const char *stem)
+{
+	int dir = meta_dir(ws, false);
+	char name[NAME_MAX + 1];
+	struct stat st;
+
+	if (dir < 0)
+		return false;
+	for (int k = 0; k < RK_COUNT; k++)
+		if (result_name(name, sizeof(name), stem, (enum result_kind)k) &&
+		    fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return true;
+	return false;
+}
+
+/* After a crash: a run that was pending or running is marked interrupted. */
+static void load_record(struct record *rec)
+{
+	int dir = meta_dir(rec->ws, false);
+	char name[NAME_MAX + 1];
+	size_t len = 0;
+	char *text;
+
+	if (dir < 0)
+		return;
+	file_name(name, sizeof(name), rec, RK_STATUS);
+	text = read_small(dir, name, 1 << 20, &len);
+	if (text && status_parse(text, len, &rec->rr) < 0)
+		log_error("ignoring a malformed status file for %s in %s", rec->stem, rec->ws->path);
+	free(text);
+	file_name(name, sizeof(name), rec, RK_ERROR);
+	rec->error_text = read_small(dir, name, 1 << 20, &len);
+	if (rec->rr.state == RS_PENDING || rec->rr.state == RS_RUNNING) {
+		rec->rr.state = RS_INTERRUPTED;
+		rec->rr.finished_at_ms = 0;
+		run_record_set_error(&rec->rr, "Interrupted",
+				     "agentbayfs stopped before this run finished (the daemon was killed or crashed); "
+				     "save the script again to rerun it");
+		free(rec->error_text);
+		rec->error_text = NULL;
+		struct exec_result tmp;
+		exec_result_init(&tmp);
+		exec_result_set_error(&tmp, rec->rr.error_name, rec->rr.error_value, NULL);
+		rec->error_text = exec_error_render(&tmp);
+		exec_result_free(&tmp);
+		save_error_text(rec);
+		save_status(rec);
+	}
+}
+
+struct record *engine_record(struct workspace *ws, const char *stem, size_t stem_len, bool create)
+{
+	struct record *rec;
+
+	for (rec = ws->records; rec; rec = rec->next)
+		if (strlen(rec->stem) == stem_len && memcmp(rec->stem, stem, stem_len) == 0)
+			return rec;
+	rec = calloc(1, sizeof(*rec));
+	if (!rec)
+		return NULL;
+	rec->stem = strndup(stem, stem_len);
+	if (!rec->stem) {
+		free(rec);
+		return NULL;
+	}
+	if (!create && !any_result_on_disk(ws, rec->stem)) {
+		free(rec->stem);
+		free(rec);
+		return NULL;
+	}
+	rec->ws = ws;
+	rec->out_fd = rec->err_fd = -1;
+	run_record_init(&rec->rr);
+	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
+	load_record(rec);
+	rec->next = ws->records;
+	ws->records = rec;
+	return rec;
+}
+
+bool engine_result_exists(struct record *rec, enum result_kind kind)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+	int dir = meta_dir(rec->ws, false);
+
+	if (dir < 0)
+		return false;
+	file_name(name, sizeof(name), rec, kind);
+	return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+int engine_result_open(struct record *rec, enum result_kind kind)
+{
+	char name[NAME_MAX + 1];
+	int dir = meta_dir(rec->ws, false), fd;
+
+	if (dir < 0)
+		return dir;
+	file_name(name, sizeof(name), rec, kind);
+	fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+int engine_result_unlink(struct record *rec, enum result_kind kind)
+{
+	char name[NAME_MAX + 1];
+	int dir = meta_dir(rec->ws, false);
+
+	if (dir < 0)
+		return dir;
+	file_name(name, sizeof(name), rec, kind);
+	if (unlinkat(dir, name, 0) < 0)
+		return -errno;
+	rec->ws->eng->hooks.changed(rec->ws->eng->ud, rec);
+	return 0;
+}
+
+bool engine_run_active(const struct record *rec, uint64_t run)
+{
+	return rec->rr.run == run && (rec->rr.state == RS_PENDING || rec->rr.state == RS_RUNNING);
+}
+
+/* ---- runs -------------------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+	free(j->script);
+	free(j->code);
+	free(j);
+}
+
+static void dequeue(struct engine *e, struct job *j)
+{
+	struct job **pp = &e->queue;
+
+	while (*pp && *pp != j)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return;
+	*pp = j->next;
+	if (e->queue_tail == &j->next)
+		e->queue_tail = pp;
+	j->next = NULL;
+}
+
+/* Detaches the record's job: a queued one is dropped, a running one is
+ * cancelled and its events ignored from now on. */
+static void drop_job(struct record *rec, enum cancel_reason why)
+{
+	struct job *j = rec->job;
+	struct engine *e = rec->ws->eng;
+
+	if (!j)
+		return;
+	rec->job = NULL;
+	j->rec = NULL;
+	if (j->state == JOB_QUEUED) {
+		dequeue(e, j);
+		job_free(j);
+	} else {
+		e->backend->ops->cancel(e->backend, j->handle, why);
+	}
+}
+
+/* Ends the current run of REC with RES (state, error, codes). */
+static void finalize(struct record *rec, const struct exec_result *res)
+{
+	struct engine *e = rec->ws->eng;
+
+	rec->rr.state = res->state;
+	rec->rr.exit_code = res->exit_code;
+	rec->rr.signal = res->signal;
+	rec->rr.finished_at_ms = engine_now_ms();
+	if (rec->rr.started_at_ms == 0)
+		rec->rr.started_at_ms = rec->rr.finished_at_ms;
+	rec->rr.truncated = rec->rr.truncated || res->truncated;
+	if (res->has_error)
+		run_record_set_error(&rec->rr, res->error.name, res->error.value);
+	else
+		run_record_clear_error(&rec->rr);
+	free(rec->error_text);
+	rec->error_text = exec_error_render(res);
+	close_outputs(rec);
+	save_error_text(rec);
+	save_status(rec);
+	e->hooks.changed(e->ud, rec);
+}
+
+static void finalize_error(struct record *rec, enum run_state state, const char *name, const char *value)
+{
+	struct exec_result res;
+
+	exec_result_init(&res);
+	res.state = state;
+	exec_result_set_error(&res, name, value, NULL);
+	finalize(rec, &res);
+	exec_result_free(&res);
+}
+
+struct record *engine_save_begin(struct workspace *ws, const char *script, enum lang lang)
+{
+	size_t stem_len = name_stem_len(script);
+	struct record *rec = engine_record(ws, script, stem_len, true);
+	int fd;
+
+	if (!rec)
+		return NULL;
+	snprintf(rec->rr.script, sizeof(rec->rr.script), "%s", script);
+	rec->rr.lang = lang;
+	if (rec->rr.state == RS_PENDING)
+		return rec;
+	drop_job(rec, CANCEL_SUPERSEDED);
+	close_outputs(rec);
+	rec->rr.run++;
+	rec->rr.state = RS_PENDING;
+	rec->rr.exit_code = -1;
+	rec->rr.signal = 0;
+	rec->rr.saved_at_ms = engine_now_ms();
+	rec->rr.started_at_ms = rec->rr.finished_at_ms = 0;
+	rec->rr.stdout_bytes = rec->rr.stderr_bytes = 0;
+	rec->rr.truncated = false;
+	run_record_clear_error(&rec->rr);
+	free(rec->error_text);
+	rec->error_text = NULL;
+	fd = fresh_output(rec, RK_OUT);
+	if (fd < 0)
+		log_error("cannot create the output file of %s: %s", rec->stem, strerror(-fd));
+	rec->out_fd = fd;
+	fd = fresh_output(rec, RK_ERR);
+	if (fd < 0)
+		log_error("cannot create the error output file of %s: %s", rec->stem, strerror(-fd));
+	rec->err_fd = fd;
+	save_error_text(rec);
+	save_status(rec);
+	ws->eng->hooks.changed(ws->eng->ud, rec);
+	return rec;
+}
+
+static char *snapshot(int fd, uint64_t max, size_t *len, int *err)
+{
+	struct stat st;
+	char *buf;
+	size_t off = 0;
+
+	if (fstat(fd, &st) < 0) {
+		*err = errno;
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		*err = EFBIG;
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + off, (size_t)st.st_size - off, (off_t)off);
+		if (n < 0) {
+			*err = errno;
+			free(buf);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	*len = off;
+	return buf;
+}
+
+void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, int fd)
+{
+	struct engine *e = ws->eng;
+	struct record *rec = engine_save_begin(ws, script, lang);
+	size_t len = 0;
+	int err = 0;
+	char *code;
+	struct job *j;
+
+	if (!rec)
+		return;
+	code = snapshot(fd, e->cfg.max_script_size, &len, &err);
+	if (!code) {
+		char msg[512];
+		if (err == EFBIG)
+			snprintf(msg, sizeof(msg),
+				 "%s is larger than the limit of %llu bytes and was not run; "
+				 "raise it with -o max_script_size=BYTES", script,
+				 (unsigned long long)e->cfg.max_script_size);
+		else
+			snprintf(msg, sizeof(msg), "%s could not be read from the store: %s", script, strerror(err));
+		drop_job(rec, CANCEL_SUPERSEDED);
+		finalize_error(rec, RS_FAILED, err == EFBIG ? "ScriptTooLarge" : "StoreError", msg);
+		return;
+	}
+	if (rec->job && rec->job->state == JOB_QUEUED) {
+		/* Saved again before it could start: run the newest content once. */
+		j = rec->job;
+		free(j->code);
+		free(j->script);
+		j->script = strdup(script);
+		j->code = code;
+		j->code_len = len;
+		j->lang = lang;
+		if (!j->script) {
+			drop_job(rec, CANCEL_SUPERSEDED);
+			finalize_error(rec, RS_FAILED, "InternalError", "out of memory");
+		}
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->script = strdup(script))) {
+		free(j);
+		free(code);
+		finalize_error(rec, RS_FAILED, "InternalError", "out of memory");
+		return;
+	}
+	j->eng = e;
+	j->rec = rec;
+	j->state = JOB_QUEUED;
+	j->lang = lang;
+	j->code = code;
+	j->code_len = len;
+	j->run = rec->rr.run;
+	rec->job = j;
+	*e->queue_tail = j;
+	e->queue_tail = &j->next;
+	schedule(e);
+}
+
+void engine_save_abandon(struct record *rec, const char *why)
+{
+	if (rec->rr.state != RS_PENDING || rec->job)
+		return;
+	finalize_error(rec, RS_CANCELLED, "Cancelled", why);
+}
+
+void engine_script_removed(struct workspace *ws, const char *script)
+{
+	struct record *rec = engine_record(ws, script, name_stem_len(script), false);
+	int dir;
+
+	if (!rec || strcmp(rec->rr.script, script) != 0)
+		return;
+	drop_job(rec, CANCEL_REMOVED);
+	close_outputs(rec);
+	dir = meta_dir(ws, false);
+	for (int k = 0; k < RK_COUNT && dir >= 0; k++) {
+		char name[NAME_MAX + 1];
+		file_name(name, sizeof(name), rec, (enum result_kind)k);
+		unlinkat(dir, name, 0);
+	}
+	run_record_clear_error(&rec->rr);
+	run_record_init(&rec->rr);
+	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
+	free(rec->error_text);
+	rec->error_text = NULL;
+	ws->eng->hooks.changed(ws->eng->ud, rec);
+}
+
+/* ---- backend events (backend threads, lock not held) -------------------- */
+
+static void write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("cannot store run output: %s", strerror(errno));
+			return;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static void sink_out(void *ctx, int stream, const char *data, size_t len)
+{
+	struct job *j = ctx;
+	struct engine *e = j->eng;
+
+	engine_lock(e);
+	struct record *rec = j->rec;
+	if (rec && !j->limit_stream) {
+		uint64_t *count = stream == 1 ? &rec->rr.stdout_bytes : &rec->rr.stderr_bytes;
+		int fd = stream == 1 ? rec->out_fd : rec->err_fd;
+		uint64_t room = e->cfg.max_output > *count ? e->cfg.max_output - *count : 0;
+		size_t keep = len < room ? len : (size_t)room;
+		if (fd >= 0 && keep > 0)
+			write_all(fd, data, keep);
+		*count += keep;
+		if (keep < len) {
+			rec->rr.truncated = true;
+			j->limit_stream = stream;
+			e->backend->ops->cancel(e->backend, j->handle, CANCEL_OUTPUT_LIMIT);
+		}
+		e->hooks.changed(e->ud, rec);
+	}
+	engine_unlock(e);
+}
+
+static void sink_started(void *ctx)
+{
+	(void)ctx;
+}
+
+static void sink_end(void *ctx, struct exec_result *res)
+{
+	struct job *j = ctx;
+	struct engine *e = j->eng;
+
+	engine_lock(e);
+	struct record *rec = j->rec;
+	if (rec) {
+		rec->job = NULL;
+		if (j->limit_stream) {
+			char msg[256];
+			res->state = RS_FAILED;
+			snprintf(msg, sizeof(msg),
+				 "%s passed the limit of %llu bytes; the rest was dropped and the run was stopped "
+				 "(raise it with -o max_output=BYTES)",
+				 j->limit_stream == 1 ? "stdout" : "stderr", (unsigned long long)e->cfg.max_output);
+			exec_result_set_error(res, "OutputLimitExceeded", msg, NULL);
+			res->truncated = true;
+		} else if (res->state == RS_CANCELLED && e->stopping) {
+			exec_result_set_error(res, "Cancelled",
+					      "agentbayfs was unmounted or stopped during this run", NULL);
+		}
+		finalize(rec, res);
+	}
+	e->running--;
+	job_free(j);
+	pthread_cond_broadcast(&e->idle);
+	schedule(e);
+	engine_unlock(e);
+}
+
+static const struct run_sink engine_sink = {
+	.out = sink_out,
+	.started = sink_started,
+	.end = sink_end,
+};
+
+static void schedule(struct engine *e)
+{
+	while (!e->stopping && e->queue && e->running < e->cfg.jobs) {
+		struct job *j = e->queue;
+		struct record *rec = j->rec;
+		dequeue(e, j);
+		struct run_request req = {
+			.lang = j->lang,
+			.script_name = j->script,
+			.code = j->code,
+			.code_len = j->code_len,
+			.timeout_s = e->cfg.timeout_s,
+			.workspace = rec->ws->path,
+		};
+		j->state = JOB_RUNNING;
+		rec->rr.state = RS_RUNNING;
+		rec->rr.started_at_ms = engine_now_ms();
+		save_status(rec);
+		e->running++;
+		int rc = e->backend->ops->start(e->backend, &req, &engine_sink, j, &j->handle);
+		if (rc < 0) {
+			e->running--;
+			rec->job = NULL;
+			job_free(j);
+			char msg[256];
+			snprintf(msg, sizeof(msg), "the %s backend could not start the run: %s",
+				 e->backend_name, strerror(-rc));
+			finalize_error(rec, RS_FAILED, "BackendError", msg);
+			continue;
+		}
+		/* The code is the backend's now; keep the job small. */
+		free(j->code);
+		j->code = NULL;
+		e->hooks.changed(e->ud, rec);
+	}
+}
+
+void engine_shutdown(struct engine *e)
+{
+	engine_lock(e);
+	e->stopping = true;
+	/* Queued runs never start: they end cancelled. */
+	while (e->queue) {
+		struct job *j = e->queue;
+		struct record *rec = j->rec;
+		dequeue(e, j);
+		if (rec) {
+			rec->job = NULL;
+			finalize_error(rec, RS_CANCELLED, "Cancelled",
+				       "agentbayfs was unmounted or stopped before this run started");
+		}
+		job_free(j);
+	}
+	for (size_t i = 0; i < e->n_ws; i++)
+		for (struct record *rec = e->ws[i]->records; rec; rec = rec->next) {
+			if (rec->job && rec->job->state == JOB_RUNNING)
+				e->backend->ops->cancel(e->backend, rec->job->handle, CANCEL_SHUTDOWN);
+			else if (rec->rr.state == RS_PENDING)
+				finalize_error(rec, RS_CANCELLED, "Cancelled",
+					       "agentbayfs was unmounted or stopped before this save finished");
+		}
+	while (e->running > 0)
+		pthread_cond_wait(&e->idle, &e->lock);
+	engine_unlock(e);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n_ws; i++) {
+		struct workspace *ws = e->ws[i];
+		struct record *rec = ws->records;
+		while (rec) {
+			struct record *next = rec->next;
+			close_outputs(rec);
+			run_record_clear_error(&rec->rr);
+			free(rec->error_text);
+			free(rec->stem);
+			free(rec);
+			rec = next;
+		}
+		if (ws->meta_fd >= 0)
+			close(ws->meta_fd);
+		close(ws->store_fd);
+		free(ws->path);
+		free(ws);
+	}
+	free(e->ws);
+	free(e->backend_name);
+	pthread_mutex_destroy(&e->lock);
+	pthread_cond_destroy(&e->idle);
+	free(e);
+}

@@ -1,0 +1,100 @@
+/* engine: the save -> run machine, and the results it leaves in the store.
+ *
+ * Owns: the run records of every script (one per directory and stem), the
+ * queue of runs and the limit on runs at once, the hand-off to the backend,
+ * and the result files in each directory's hidden ".agentbayfs" folder of the
+ * store: "<stem>.out" and "<stem>.err" (streamed), "<stem>.error" and
+ * "<stem>.status" (replaced atomically). Knows nothing of FUSE: the glue asks
+ * it to mark a save pending, to run a save, and to forget a script, and it
+ * calls hooks->changed() whenever a record's data or state moved.
+ *
+ * Locking: one mutex (engine_lock). Every function here expects it held,
+ * except engine_new, engine_shutdown and engine_free. hooks->changed() is
+ * called with it held.
+ */
+#ifndef AGENTBAYFS_ENGINE_H
+#define AGENTBAYFS_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "names.h"
+#include "status.h"
+
+struct engine;
+struct job;
+
+/* A directory of the mount: where its scripts' results are kept. */
+struct workspace {
+	struct engine *eng;
+	int store_fd;            /* O_PATH fd of the directory in the store */
+	int meta_fd;             /* O_PATH fd of its ".agentbayfs" folder, or -1 */
+	struct record *records;
+	char *path;              /* in the mount, for the backend ("/", "/sub") */
+};
+
+struct record {
+	struct workspace *ws;
+	struct record *next;
+	char *stem;
+	struct run_record rr;    /* what ".status" says */
+	char *error_text;        /* what ".error" says once the run is final */
+	int out_fd, err_fd;      /* where the current run's output goes */
+	struct job *job;         /* queued or running; NULL otherwise */
+	void *glue;              /* the FUSE layer's own data */
+};
+
+struct engine_hooks {
+	void (*changed)(void *ud, struct record *rec);
+};
+
+struct engine_config {
+	unsigned jobs;
+	unsigned timeout_s;
+	uint64_t max_output;
+	uint64_t max_script_size;
+	const char *backend_name;
+};
+
+struct engine *engine_new(const struct engine_config *cfg, struct backend *backend,
+			  const struct engine_hooks *hooks, void *ud);
+void engine_lock(struct engine *e);
+void engine_unlock(struct engine *e);
+/* Cancels queued and running runs and waits until the backend has ended
+ * them, leaving every record final on disk. Call without the lock. */
+void engine_shutdown(struct engine *e);
+void engine_free(struct engine *e);
+
+/* A workspace for a store directory (STORE_FD is dup'ed). NULL on ENOMEM. */
+struct workspace *engine_workspace_new(struct engine *e, int store_fd, const char *path);
+
+/* The record of STEM in WS, loaded from the store on first use (a run that
+ * was cut off by a crash is marked interrupted then). With CREATE false, NULL
+ * when the stem has no results. */
+struct record *engine_record(struct workspace *ws, const char *stem, size_t stem_len, bool create);
+
+/* True when the result file of KIND exists for REC. */
+bool engine_result_exists(struct record *rec, enum result_kind kind);
+/* Opens the result file of KIND (out or err) for reading; -errno on error. */
+int engine_result_open(struct record *rec, enum result_kind kind);
+/* Removes one result file. 0 or -errno. */
+int engine_result_unlink(struct record *rec, enum result_kind kind);
+
+/* A save of SCRIPT began (FLUSH of a changed file): results go pending. */
+struct record *engine_save_begin(struct workspace *ws, const char *script, enum lang lang);
+/* A save of SCRIPT is complete (last RELEASE, or RENAME onto it): snapshot
+ * the content from FD and run it. FD is only read here. */
+void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, int fd);
+/* A save begun on REC will not complete (the file went away first). */
+void engine_save_abandon(struct record *rec, const char *why);
+/* SCRIPT was deleted: if it owns its stem's results, they go too. */
+void engine_script_removed(struct workspace *ws, const char *script);
+
+/* True while RUN of REC may still produce output or change state. */
+bool engine_run_active(const struct record *rec, uint64_t run);
+
+/* Wall clock in ms since the epoch. */
+int64_t engine_now_ms(void);
+
+#endif

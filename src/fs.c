@@ -1,0 +1,1399 @@
+/* fs: see fs.h */
+#define _GNU_SOURCE
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "names.h"
+#include "trigger.h"
+
+/* Stored files change only through the mount: the kernel may cache them.
+ * Result files change behind its back: never cached. */
+#define REAL_TIMEOUT 1.0
+
+enum ntype { N_REAL, N_RESULT };
+
+struct node {
+	enum ntype type;
+	uint64_t nlookup;
+	struct node *hnext;
+	/* N_REAL */
+	int fd;                  /* O_PATH */
+	ino_t ino;
+	dev_t dev;
+	mode_t fmt;              /* S_IFMT bits */
+	struct node *parent;     /* where it was last seen; directories are never freed */
+	char *name;
+	struct trigger trig;
+	struct workspace *ws;    /* directories that hold scripts */
+	bool dead;
+	/* N_RESULT */
+	struct record *rec;
+	enum result_kind kind;
+};
+
+/* Per-record glue: the result nodes, made on first lookup. */
+struct rglue {
+	struct node *rnode[RK_COUNT];
+	struct rglue *next;
+};
+
+struct handle {
+	int fd;
+	bool writable;
+	bool nonblock;
+	struct node *node;
+	uint64_t run;            /* result readers: the run they read */
+	char *snap;              /* .error/.status text, fixed once taken */
+	size_t snap_len;
+	struct record *pending;  /* the save this handle began at FLUSH */
+};
+
+struct waiter {
+	struct waiter *next;
+	fuse_req_t req;
+	struct handle *h;
+	size_t size;
+	off_t off;
+};
+
+struct dirent_snap {
+	char *name;
+	ino_t ino;
+	unsigned char type;
+};
+
+struct dir_handle {
+	struct dirent_snap *e;
+	size_t n;
+};
+
+static struct afs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct node *N(struct afs *fs, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? fs->root : (struct node *)(uintptr_t)ino;
+}
+
+static fuse_ino_t INO(struct afs *fs, struct node *n)
+{
+	return n == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static struct handle *H(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void proc_path(char *buf, size_t sz, int fd)
+{
+	snprintf(buf, sz, "/proc/self/fd/%d", fd);
+}
+
+/* ---- the inode table --------------------------------------------------- */
+
+static size_t hash(dev_t dev, ino_t ino, size_t n)
+{
+	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev;
+	return (size_t)(h >> 16) % n;
+}
+
+static int table_grow(struct node_table *t)
+{
+	size_t n = t->n_buckets ? t->n_buckets * 2 : 1024;
+	struct node **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_buckets; i++) {
+		struct node *x = t->buckets[i];
+		while (x) {
+			struct node *next = x->hnext;
+			size_t k = hash(x->dev, x->ino, n);
+			x->hnext = b[k];
+			b[k] = x;
+			x = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->n_buckets = n;
+	return 0;
+}
+
+static struct node *table_find(struct node_table *t, dev_t dev, ino_t ino)
+{
+	if (!t->n_buckets)
+		return NULL;
+	for (struct node *x = t->buckets[hash(dev, ino, t->n_buckets)]; x; x = x->hnext)
+		if (x->dev == dev && x->ino == ino)
+			return x;
+	return NULL;
+}
+
+static int table_add(struct node_table *t, struct node *n)
+{
+	if (t->count + 1 > t->n_buckets && table_grow(t) < 0)
+		return -ENOMEM;
+	size_t k = hash(n->dev, n->ino, t->n_buckets);
+	n->hnext = t->buckets[k];
+	t->buckets[k] = n;
+	t->count++;
+	return 0;
+}
+
+static void table_del(struct node_table *t, struct node *n)
+{
+	if (!t->n_buckets)
+		return;
+	struct node **pp = &t->buckets[hash(n->dev, n->ino, t->n_buckets)];
+	while (*pp && *pp != n)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = n->hnext;
+		t->count--;
+	}
+}
+
+static void set_name(struct node *n, struct node *parent, const char *name)
+{
+	if (n == NULL || n->type != N_REAL)
+		return;
+	if (n->parent == parent && n->name && name && strcmp(n->name, name) == 0)
+		return;
+	free(n->name);
+	n->name = name ? strdup(name) : NULL;
+	n->parent = name ? parent : NULL;
+}
+
+/* Finds or makes the node for the file at NAME in PARENT. Lock held. */
+static int real_node(struct afs *fs, struct node *parent, const char *name, struct node **out,
+		     struct stat *st)
+{
+	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct node *n;
+
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	n = table_find(&fs->nodes, st->st_dev, st->st_ino);
+	if (n) {
+		close(fd);
+	} else {
+		n = calloc(1, sizeof(*n));
+		if (!n) {
+			close(fd);
+			return -ENOMEM;
+		}
+		n->type = N_REAL;
+		n->fd = fd;
+		n->dev = st->st_dev;
+		n->ino = st->st_ino;
+		n->fmt = st->st_mode & S_IFMT;
+		if (table_add(&fs->nodes, n) < 0) {
+			close(fd);
+			free(n);
+			return -ENOMEM;
+		}
+	}
+	set_name(n, parent, name);
+	*out = n;
+	return 0;
+}
+
+static char *node_path(struct afs *fs, struct node *n)
+{
+	char buf[PATH_MAX] = "";
+	char tmp[PATH_MAX];
+
+	for (; n && n != fs->root; n = n->parent) {
+		snprintf(tmp, sizeof(tmp), "/%s%s", n->name ? n->name : "?", buf);
+		snprintf(buf, sizeof(buf), "%s", tmp);
+	}
+	return strdup(buf[0] ? buf : "/");
+}
+
+/* The workspace of a directory node, made on first use. Lock held. */
+static struct workspace *dir_ws(struct afs *fs, struct node *dir)
+{
+	if (!dir->ws) {
+		char *path = node_path(fs, dir);
+		dir->ws = engine_workspace_new(fs->eng, dir->fd, path);
+		free(path);
+	}
+	return dir->ws;
+}
+
+static struct rglue *rglue_of(struct afs *fs, struct record *rec)
+{
+	if (!rec->glue) {
+		struct rglue *g = calloc(1, sizeof(*g));
+		if (!g)
+			return NULL;
+		g->next = fs->rglues;
+		fs->rglues = g;
+		rec->glue = g;
+	}
+	return rec->glue;
+}
+
+static struct node *result_node(struct afs *fs, struct record *rec, enum result_kind kind)
+{
+	struct rglue *g = rglue_of(fs, rec);
+
+	if (!g)
+		return NULL;
+	if (!g->rnode[kind]) {
+		struct node *n = calloc(1, sizeof(*n));
+		if (!n)
+			return NULL;
+		n->type = N_RESULT;
+		n->fd = -1;
+		n->rec = rec;
+		n->kind = kind;
+		g->rnode[kind] = n;
+	}
+	return g->rnode[kind];
+}
+
+/* ---- result files ------------------------------------------------------ */
+
+static char *status_text(struct record *rec)
+{
+	return status_render(&rec->rr);
+}
+
+/* The .error text a reader bound to RUN sees once that run is over. */
+static char *error_text(struct record *rec, uint64_t run)
+{
+	if (rec->rr.run != run) {
+		char *s = NULL;
+		if (asprintf(&s, "Cancelled: a newer save of %s replaced this run before it finished\n",
+			     rec->rr.script) < 0)
+			return NULL;
+		return s;
+	}
+	return strdup(rec->error_text ? rec->error_text : "");
+}
+
+static int result_stat(struct afs *fs, struct node *n, struct stat *st)
+{
+	struct record *rec = n->rec;
+	int fd = engine_result_open(rec, n->kind);
+
+	memset(st, 0, sizeof(*st));
+	if (fd >= 0) {
+		fstat(fd, st);
+		close(fd);
+	} else if (fd != -ENOENT) {
+		return fd;
+	} else {
+		return -ENOENT;
+	}
+	st->st_ino = (ino_t)((uintptr_t)n | (1ull << 63));
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	if (n->kind == RK_STATUS) {
+		char *s = status_text(rec);
+		st->st_size = s ? (off_t)strlen(s) : 0;
+		free(s);
+	} else if (n->kind == RK_ERROR) {
+		st->st_size = engine_run_active(rec, rec->rr.run) || !rec->error_text
+				      ? 0 : (off_t)strlen(rec->error_text);
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
+}
+
+static void reply_entry(struct afs *fs, fuse_req_t req, struct node *n, const struct stat *st, double timeout)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = INO(fs, n);
+	e.attr = *st;
+	e.attr_timeout = timeout;
+	e.entry_timeout = timeout;
+	n->nlookup++;
+	fuse_reply_entry(req, &e);
+}
+
+/* Looks NAME up as a result file of PARENT. 1 and *out when it is one. */
+static int lookup_result(struct afs *fs, struct node *parent, const char *name, struct node **out)
+{
+	enum result_kind kind;
+	size_t stem_len;
+	struct workspace *ws;
+	struct record *rec;
+
+	if (!name_is_result(name, &kind, &stem_len))
+		return 0;
+	ws = dir_ws(fs, parent);
+	if (!ws)
+		return -ENOMEM;
+	rec = engine_record(ws, name, stem_len, false);
+	if (!rec || !engine_result_exists(rec, kind))
+		return 0;
+	*out = result_node(fs, rec, kind);
+	return *out ? 1 : -ENOMEM;
+}
+
+/* Serves a read of a result file, or returns false when it has to wait. */
+static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t size, off_t off, bool *wait_ok)
+{
+	struct record *rec = h->node->rec;
+	bool active = engine_run_active(rec, h->run);
+
+	(void)fs;
+	*wait_ok = !h->nonblock;
+	if (h->node->kind == RK_OUT || h->node->kind == RK_ERR) {
+		char *buf = malloc(size ? size : 1);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return true;
+		}
+		ssize_t n = h->fd >= 0 ? pread(h->fd, buf, size, off) : 0;
+		if (n < 0) {
+			fuse_reply_err(req, errno);
+		} else if (n == 0 && active) {
+			free(buf);
+			return false;
+		} else {
+			fuse_reply_buf(req, buf, (size_t)n);
+		}
+		free(buf);
+		return true;
+	}
+	if (!h->snap) {
+		if (h->node->kind == RK_ERROR && active)
+			return false;
+		h->snap = h->node->kind == RK_ERROR ? error_text(rec, h->run) : status_text(rec);
+		h->snap_len = h->snap ? strlen(h->snap) : 0;
+		if (!h->snap) {
+			fuse_reply_err(req, ENOMEM);
+			return true;
+		}
+	}
+	if ((size_t)off >= h->snap_len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, h->snap + off, size < h->snap_len - (size_t)off ? size : h->snap_len - (size_t)off);
+	return true;
+}
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct afs *fs = data;
+
+	engine_lock(fs->eng);
+	for (struct waiter **pp = &fs->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->req == req) {
+			struct waiter *w = *pp;
+			*pp = w->next;
+			fuse_reply_err(req, EINTR);
+			free(w);
+			break;
+		}
+	}
+	engine_unlock(fs->eng);
+}
+
+/* Engine hook: REC changed, serve the reads waiting on it. Lock held. */
+static void hook_changed(void *ud, struct record *rec)
+{
+	struct afs *fs = ud;
+	struct waiter **pp = &fs->waiters;
+
+	while (*pp) {
+		struct waiter *w = *pp;
+		bool wait_ok;
+		if (w->h->node->rec == rec && try_serve(fs, w->req, w->h, w->size, w->off, &wait_ok)) {
+			*pp = w->next;
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+const struct engine_hooks afs_hooks = { .changed = hook_changed };
+
+/* ---- operations -------------------------------------------------------- */
+
+static void afs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Saves are detected on FLUSH and RELEASE of each handle: no writeback
+	 * cache, which would merge and defer writes. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino), *n = NULL;
+	struct stat st;
+	int rc;
+
+	if (parent->type != N_REAL || parent->fmt != S_IFDIR)
+		return (void)fuse_reply_err(req, ENOTDIR);
+	if (name_is_reserved(name))
+		return (void)fuse_reply_err(req, ENOENT);
+	engine_lock(fs->eng);
+	rc = lookup_result(fs, parent, name, &n);
+	if (rc > 0) {
+		rc = result_stat(fs, n, &st);
+		if (rc == 0)
+			reply_entry(fs, req, n, &st, 0);
+	} else if (rc == 0) {
+		rc = real_node(fs, parent, name, &n, &st);
+		if (rc == 0)
+			reply_entry(fs, req, n, &st, REAL_TIMEOUT);
+	}
+	engine_unlock(fs->eng);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+}
+
+static void forget_one(struct afs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node *n = N(fs, ino);
+
+	if (n == fs->root)
+		return;
+	n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+	if (n->nlookup || n->type != N_REAL)
+		return;
+	table_del(&fs->nodes, n);
+	close(n->fd);
+	n->fd = -1;
+	if (n->fmt == S_IFDIR) {
+		/* Children may still point here, and the workspace lives on. */
+		n->dead = true;
+		n->hnext = fs->graveyard;
+		fs->graveyard = n;
+		return;
+	}
+	free(n->name);
+	free(n);
+}
+
+static void afs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct afs *fs = FS(req);
+
+	engine_lock(fs->eng);
+	forget_one(fs, ino, nlookup);
+	engine_unlock(fs->eng);
+	fuse_reply_none(req);
+}
+
+static void afs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	struct afs *fs = FS(req);
+
+	engine_lock(fs->eng);
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs, f[i].ino, f[i].nlookup);
+	engine_unlock(fs->eng);
+	fuse_reply_none(req);
+}
+
+static void afs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	if (n->type == N_RESULT) {
+		engine_lock(fs->eng);
+		rc = result_stat(fs, n, &st);
+		engine_unlock(fs->eng);
+		if (rc < 0)
+			return (void)fuse_reply_err(req, -rc);
+		return (void)fuse_reply_attr(req, &st, 0);
+	}
+	if (fstatat(n->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return (void)fuse_reply_err(req, errno);
+	fuse_reply_attr(req, &st, REAL_TIMEOUT);
+}
+
+static void content_changed(struct afs *fs, struct node *n)
+{
+	engine_lock(fs->eng);
+	trigger_changed(&n->trig);
+	engine_unlock(fs->eng);
+}
+
+static void afs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64];
+	int rc = 0;
+
+	if (n->type == N_RESULT)
+		return (void)fuse_reply_err(req, EACCES);
+	proc_path(path, sizeof(path), n->fd);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		rc = fi ? fchmod(H(fi)->fd, attr->st_mode) : chmod(path, attr->st_mode);
+		if (rc < 0)
+			goto err;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t u = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+		rc = fchownat(n->fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		if (rc < 0)
+			goto err;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		rc = fi ? ftruncate(H(fi)->fd, attr->st_size) : truncate(path, attr->st_size);
+		if (rc < 0)
+			goto err;
+		content_changed(fs, n);
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (n->fmt == S_IFLNK)
+			rc = utimensat(n->fd, "", tv, AT_EMPTY_PATH);
+		else
+			rc = fi ? futimens(H(fi)->fd, tv) : utimensat(AT_FDCWD, path, tv, 0);
+		if (rc < 0)
+			goto err;
+	}
+	return afs_getattr(req, ino, fi);
+err:
+	fuse_reply_err(req, errno);
+}
+
+/* A name in PARENT that the user may not take: the meta folder, or a
+ * result file that exists. 0 when free to use, else the errno. */
+static int name_taken(struct afs *fs, struct node *parent, const char *name)
+{
+	struct node *r = NULL;
+	int rc;
+
+	if (name_is_reserved(name))
+		return EPERM;
+	engine_lock(fs->eng);
+	rc = lookup_result(fs, parent, name, &r);
+	engine_unlock(fs->eng);
+	return rc > 0 ? EACCES : rc < 0 ? -rc : 0;
+}
+
+static void reply_new(struct afs *fs, fuse_req_t req, struct node *parent, const char *name)
+{
+	struct node *n;
+	struct stat st;
+	int rc;
+
+	engine_lock(fs->eng);
+	rc = real_node(fs, parent, name, &n, &st);
+	if (rc == 0)
+		reply_entry(fs, req, n, &st, REAL_TIMEOUT);
+	engine_unlock(fs->eng);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+}
+
+static void afs_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino);
+	int taken = name_taken(fs, parent, name);
+
+	if (taken)
+		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+	if (mkdirat(parent->fd, name, mode) < 0)
+		return (void)fuse_reply_err(req, errno);
+	reply_new(fs, req, parent, name);
+}
+
+static void afs_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode, dev_t rdev)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino);
+	int taken = name_taken(fs, parent, name);
+
+	if (taken)
+		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+	if (mknodat(parent->fd, name, mode, rdev) < 0)
+		return (void)fuse_reply_err(req, errno);
+	reply_new(fs, req, parent, name);
+}
+
+static void afs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent_ino, const char *name)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino);
+	int taken = name_taken(fs, parent, name);
+
+	if (taken)
+		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+	if (symlinkat(link, parent->fd, name) < 0)
+		return (void)fuse_reply_err(req, errno);
+	reply_new(fs, req, parent, name);
+}
+
+static void afs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+
+	if (n->type != N_REAL)
+		return (void)fuse_reply_err(req, EINVAL);
+	len = readlinkat(n->fd, "", buf, sizeof(buf));
+	if (len < 0)
+		return (void)fuse_reply_err(req, errno);
+	if ((size_t)len >= sizeof(buf))
+		return (void)fuse_reply_err(req, ENAMETOOLONG);
+	buf[len] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void afs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	/* A script has one name: that name decides what runs and where results go. */
+	fuse_reply_err(req, EPERM);
+}
+
+/* The node known for NAME in PARENT, if any, without making one. Lock held. */
+static struct node *known_node(struct afs *fs, struct node *parent, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return NULL;
+	return table_find(&fs->nodes, st.st_dev, st.st_ino);
+}
+
+static void afs_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino), *r = NULL, *n;
+	int rc;
+
+	if (name_is_reserved(name))
+		return (void)fuse_reply_err(req, ENOENT);
+	engine_lock(fs->eng);
+	rc = lookup_result(fs, parent, name, &r);
+	if (rc > 0) {
+		rc = engine_result_unlink(r->rec, r->kind);
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc < 0 ? -rc : 0);
+	}
+	n = known_node(fs, parent, name);
+	if (unlinkat(parent->fd, name, 0) < 0) {
+		rc = errno;
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc);
+	}
+	if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0)
+		set_name(n, NULL, NULL);
+	if (name_is_script(name, NULL)) {
+		struct workspace *ws = dir_ws(fs, parent);
+		if (ws)
+			engine_script_removed(ws, name);
+	}
+	engine_unlock(fs->eng);
+	fuse_reply_err(req, 0);
+}
+
+/* Removes the meta folder of a directory the user emptied, if it holds no
+ * result anymore (only leftovers of interrupted writes). */
+static void drop_empty_meta(int parentfd)
+{
+	int fd = openat(parentfd, NAMES_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	bool only_tmp = true;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			only_tmp = false;
+	if (only_tmp) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dirfd(d), de->d_name, 0);
+		unlinkat(parentfd, NAMES_META_DIR, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino);
+
+	if (name_is_reserved(name))
+		return (void)fuse_reply_err(req, ENOENT);
+	if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0) {
+		int err = errno;
+		if (err != ENOTEMPTY && err != EEXIST)
+			return (void)fuse_reply_err(req, err);
+		int dfd = openat(parent->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0) {
+			drop_empty_meta(dfd);
+			close(dfd);
+		}
+		if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0)
+			return (void)fuse_reply_err(req, errno);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* After NODE became NAME in PARENT through a rename: a rename onto a script
+ * name is a save. Lock held. */
+static void renamed_onto(struct afs *fs, struct node *n, struct node *parent, const char *name)
+{
+	enum lang lang;
+	char path[64];
+
+	set_name(n, parent, name);
+	if (n->fmt != S_IFREG || !name_is_script(name, &lang))
+		return;
+	struct workspace *ws = dir_ws(fs, parent);
+	if (!ws)
+		return;
+	if (!trigger_renamed_onto(&n->trig)) {
+		/* Still open for writing: its last close runs it. */
+		engine_save_begin(ws, name, lang);
+		return;
+	}
+	proc_path(path, sizeof(path), n->fd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		struct record *rec = engine_save_begin(ws, name, lang);
+		if (rec)
+			engine_save_abandon(rec, "the saved file could not be read back from the store");
+		return;
+	}
+	engine_save_commit(ws, name, lang, fd);
+	close(fd);
+}
+
+static void afs_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name, fuse_ino_t newparent_ino,
+		       const char *newname, unsigned int flags)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino), *newparent = N(fs, newparent_ino);
+	struct node *r = NULL, *moved, *replaced;
+	int rc;
+
+	if (name_is_reserved(name) || name_is_reserved(newname))
+		return (void)fuse_reply_err(req, EPERM);
+	engine_lock(fs->eng);
+	if (lookup_result(fs, parent, name, &r) > 0 || lookup_result(fs, newparent, newname, &r) > 0) {
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, EACCES);
+	}
+	moved = known_node(fs, parent, name);
+	replaced = known_node(fs, newparent, newname);
+	if (renameat2(parent->fd, name, newparent->fd, newname, flags) < 0) {
+		rc = errno;
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc);
+	}
+	if (flags & RENAME_EXCHANGE) {
+		if (replaced)
+			renamed_onto(fs, replaced, parent, name);
+	} else if (replaced && replaced != moved) {
+		set_name(replaced, NULL, NULL);
+	}
+	if (moved)
+		renamed_onto(fs, moved, newparent, newname);
+	engine_unlock(fs->eng);
+	fuse_reply_err(req, 0);
+}
+
+static struct handle *handle_new(struct node *n, int fd, int flags)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->fd = fd;
+	h->node = n;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	h->nonblock = (flags & O_NONBLOCK) != 0;
+	return h;
+}
+
+static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct handle *h;
+	int fd = -1;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return (void)fuse_reply_err(req, EACCES);
+	engine_lock(fs->eng);
+	if (n->kind == RK_OUT || n->kind == RK_ERR) {
+		fd = engine_result_open(n->rec, n->kind);
+		if (fd < 0) {
+			engine_unlock(fs->eng);
+			return (void)fuse_reply_err(req, -fd);
+		}
+	}
+	h = handle_new(n, fd, fi->flags);
+	if (!h) {
+		engine_unlock(fs->eng);
+		if (fd >= 0)
+			close(fd);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	h->run = n->rec->rr.run;
+	if (n->kind == RK_STATUS) {
+		h->snap = status_text(n->rec);
+		h->snap_len = h->snap ? strlen(h->snap) : 0;
+	}
+	engine_unlock(fs->eng);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	/* Results grow and change behind the page cache's back. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		free(h->snap);
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h);
+	}
+}
+
+static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64];
+	struct handle *h;
+	int fd;
+
+	if (n->type == N_RESULT)
+		return open_result(fs, req, n, fi);
+	proc_path(path, sizeof(path), n->fd);
+	fd = open(path, (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	if (fd < 0)
+		return (void)fuse_reply_err(req, errno);
+	h = handle_new(n, fd, fi->flags);
+	if (!h) {
+		close(fd);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	if (h->writable) {
+		engine_lock(fs->eng);
+		trigger_open_write(&n->trig, (fi->flags & O_TRUNC) != 0);
+		engine_unlock(fs->eng);
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener went away: no release will come. */
+		if (h->writable) {
+			engine_lock(fs->eng);
+			trigger_release_write(&n->trig);
+			engine_unlock(fs->eng);
+		}
+		close(fd);
+		free(h);
+	}
+}
+
+static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *parent = N(fs, parent_ino), *n;
+	struct stat st;
+	struct handle *h;
+	int fd, rc, taken = name_taken(fs, parent, name);
+
+	if (taken)
+		return (void)fuse_reply_err(req, (taken == EACCES && (fi->flags & O_EXCL)) ? EEXIST : taken);
+	fd = openat(parent->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
+	if (fd < 0)
+		return (void)fuse_reply_err(req, errno);
+	h = handle_new(NULL, fd, fi->flags);
+	if (!h) {
+		close(fd);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	engine_lock(fs->eng);
+	rc = real_node(fs, parent, name, &n, &st);
+	if (rc == 0) {
+		struct fuse_entry_param e;
+		h->node = n;
+		if (h->writable)
+			trigger_open_write(&n->trig, true);
+		memset(&e, 0, sizeof(e));
+		e.ino = INO(fs, n);
+		e.attr = st;
+		e.attr_timeout = e.entry_timeout = REAL_TIMEOUT;
+		n->nlookup++;
+		fi->fh = (uint64_t)(uintptr_t)h;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+			if (h->writable)
+				trigger_release_write(&n->trig);
+			close(fd);
+			free(h);
+		}
+	}
+	engine_unlock(fs->eng);
+	if (rc < 0) {
+		close(fd);
+		free(h);
+		fuse_reply_err(req, -rc);
+	}
+}
+
+static void afs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct handle *h = H(fi);
+	bool wait_ok;
+
+	(void)ino;
+	if (h->node->type == N_REAL) {
+		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = h->fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	/* Ctrl-C on a waiting reader ends the wait with EINTR. Registered
+	 * before taking the lock: libfuse calls back at once, under its own
+	 * request lock, if the interrupt came already, and the callback takes
+	 * ours. */
+	fuse_req_interrupt_func(req, on_interrupt, fs);
+	engine_lock(fs->eng);
+	if (try_serve(fs, req, h, size, off, &wait_ok)) {
+		engine_unlock(fs->eng);
+		return;
+	}
+	if (!wait_ok) {
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, EAGAIN);
+	}
+	if (fuse_req_interrupted(req)) {
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, EINTR);
+	}
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	*w = (struct waiter){ .req = req, .h = h, .size = size, .off = off };
+	w->next = fs->waiters;
+	fs->waiters = w;
+	engine_unlock(fs->eng);
+}
+
+static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct handle *h = H(fi);
+	ssize_t n;
+
+	(void)ino;
+	if (h->node->type != N_REAL)
+		return (void)fuse_reply_err(req, EACCES);
+	n = pwrite(h->fd, buf, size, off);
+	if (n < 0)
+		return (void)fuse_reply_err(req, errno);
+	content_changed(fs, h->node);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct handle *h = H(fi);
+	struct node *n = h->node;
+	enum lang lang;
+
+	(void)ino;
+	/* close(2) waits for this: mark the results pending now, so that a
+	 * read right after the writer's close sees the new run. */
+	if (n->type == N_REAL && h->writable) {
+		engine_lock(fs->eng);
+		if (n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang) &&
+		    trigger_flush(&n->trig)) {
+			struct workspace *ws = dir_ws(fs, n->parent);
+			if (ws)
+				h->pending = engine_save_begin(ws, n->name, lang);
+		}
+		engine_unlock(fs->eng);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct handle *h = H(fi);
+	struct node *n = h->node;
+	enum lang lang;
+	char path[64];
+
+	(void)ino;
+	if (h->fd >= 0)
+		close(h->fd);
+	if (n->type == N_REAL && h->writable) {
+		engine_lock(fs->eng);
+		bool run = trigger_release_write(&n->trig);
+		bool eligible = n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang);
+		struct record *committed = NULL;
+		if (run && eligible) {
+			struct workspace *ws = dir_ws(fs, n->parent);
+			proc_path(path, sizeof(path), n->fd);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (ws && fd >= 0) {
+				engine_save_commit(ws, n->name, lang, fd);
+				committed = engine_record(ws, n->name, name_stem_len(n->name), false);
+			} else if (ws) {
+				struct record *rec = engine_save_begin(ws, n->name, lang);
+				if (rec)
+					engine_save_abandon(rec, "the saved file could not be read back from the store");
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		if (h->pending && h->pending != committed && n->trig.writers == 0)
+			engine_save_abandon(h->pending, "the file was renamed or removed before its save finished");
+		engine_unlock(fs->eng);
+	} else if (n->type == N_RESULT) {
+		engine_lock(fs->eng);
+		free(h->snap);
+		engine_unlock(fs->eng);
+	}
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void afs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	int rc;
+
+	(void)ino;
+	if (h->node->type != N_REAL)
+		return (void)fuse_reply_err(req, 0);
+	rc = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+	return strcmp(((const struct dirent_snap *)a)->name, ((const struct dirent_snap *)b)->name);
+}
+
+static int snap_add(struct dir_handle *d, size_t *cap, const char *name, ino_t ino, unsigned char type)
+{
+	if (d->n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct dirent_snap *e = realloc(d->e, c * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		d->e = e;
+		*cap = c;
+	}
+	d->e[d->n].name = strdup(name);
+	if (!d->e[d->n].name)
+		return -ENOMEM;
+	d->e[d->n].ino = ino;
+	d->e[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+static void dir_handle_free(struct dir_handle *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+/* Lists the results of the directory DIRFD: the files in its meta folder. */
+static int list_results(int dirfd, struct dir_handle *d, size_t *cap)
+{
+	int fd = openat(dirfd, NAMES_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *de;
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -errno;
+	}
+	while (rc == 0 && (de = readdir(dir)) != NULL)
+		if (name_is_result(de->d_name, NULL, NULL) && de->d_type == DT_REG)
+			rc = snap_add(d, cap, de->d_name, de->d_ino, DT_REG);
+	closedir(dir);
+	return rc;
+}
+
+static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	size_t cap = 0, n_results;
+	int fd, rc;
+	DIR *dir;
+	struct dirent *de;
+
+	if (!d)
+		return (void)fuse_reply_err(req, ENOMEM);
+	if (n->type != N_REAL || n->fmt != S_IFDIR) {
+		free(d);
+		return (void)fuse_reply_err(req, ENOTDIR);
+	}
+	rc = snap_add(d, &cap, ".", 1, DT_DIR);
+	if (rc == 0)
+		rc = snap_add(d, &cap, "..", 1, DT_DIR);
+	if (rc == 0)
+		rc = list_results(n->fd, d, &cap);
+	n_results = d->n;
+	if (rc == 0)
+		qsort(d->e + 2, n_results - 2, sizeof(*d->e), cmp_snap);
+	fd = rc == 0 ? openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (rc == 0 && fd < 0)
+		rc = -errno;
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (fd >= 0 && !dir) {
+		rc = -errno;
+		close(fd);
+	}
+	while (rc == 0 && dir && (de = readdir(dir)) != NULL) {
+		struct dirent_snap key = { .name = de->d_name };
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || name_is_reserved(de->d_name))
+			continue;
+		/* A result owns its name: a stored file of the same name is hidden. */
+		if (n_results > 2 && bsearch(&key, d->e + 2, n_results - 2, sizeof(*d->e), cmp_snap))
+			continue;
+		rc = snap_add(d, &cap, de->d_name, de->d_ino, de->d_type);
+	}
+	if (dir)
+		closedir(dir);
+	if (rc < 0) {
+		dir_handle_free(d);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dir_handle_free(d);
+}
+
+static void afs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+
+	(void)ino;
+	if (!buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = d->e[i].ino, .st_mode = (mode_t)d->e[i].type << 12 };
+		size_t len = fuse_add_direntry(req, buf + used, size - used, d->e[i].name, &st, (off_t)(i + 1));
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void afs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void afs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	(void)fi;
+	if (fd < 0)
+		return (void)fuse_reply_err(req, errno);
+	rc = datasync ? fdatasync(fd) : fsync(fd);
+	rc = rc < 0 ? errno : 0;
+	close(fd);
+	fuse_reply_err(req, rc);
+}
+
+static void afs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct afs *fs = FS(req);
+	struct statvfs sv;
+	char path[64];
+
+	(void)ino;
+	proc_path(path, sizeof(path), fs->root->fd);
+	if (statvfs(path, &sv) < 0)
+		return (void)fuse_reply_err(req, errno);
+	fuse_reply_statfs(req, &sv);
+}
+
+static void afs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64];
+
+	if (n->type == N_RESULT)
+		return (void)fuse_reply_err(req, (mask & (W_OK | X_OK)) ? EACCES : 0);
+	proc_path(path, sizeof(path), n->fd);
+	fuse_reply_err(req, access(path, mask) < 0 ? errno : 0);
+}
+
+const struct fuse_lowlevel_ops afs_ops = {
+	.init = afs_init,
+	.lookup = afs_lookup,
+	.forget = afs_forget,
+	.forget_multi = afs_forget_multi,
+	.getattr = afs_getattr,
+	.setattr = afs_setattr,
+	.readlink = afs_readlink,
+	.mknod = afs_mknod,
+	.mkdir = afs_mkdir,
+	.unlink = afs_unlink,
+	.rmdir = afs_rmdir,
+	.symlink = afs_symlink,
+	.rename = afs_rename,
+	.link = afs_link,
+	.open = afs_open,
+	.read = afs_read,
+	.write = afs_write,
+	.flush = afs_flush,
+	.release = afs_release,
+	.fsync = afs_fsync,
+	.opendir = afs_opendir,
+	.readdir = afs_readdir,
+	.releasedir = afs_releasedir,
+	.fsyncdir = afs_fsyncdir,
+	.statfs = afs_statfs,
+	.access = afs_access,
+	.create = afs_create,
+};
+
+int afs_init_root(struct afs *fs, const char *store)
+{
+	struct node *root = calloc(1, sizeof(*root));
+	struct stat st;
+
+	if (!root)
+		return -ENOMEM;
+	root->type = N_REAL;
+	root->fd = open(store, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root->fd < 0 || fstat(root->fd, &st) < 0) {
+		int err = -errno;
+		if (root->fd >= 0)
+			close(root->fd);
+		free(root);
+		return err;
+	}
+	root->dev = st.st_dev;
+	root->ino = st.st_ino;
+	root->fmt = S_IFDIR;
+	root->nlookup = 2;
+	fs->root = root;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	return 0;
+}
+
+static void free_node(struct node *n)
+{
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->name);
+	free(n);
+}
+
+void afs_free(struct afs *fs)
+{
+	while (fs->waiters) {
+		struct waiter *w = fs->waiters;
+		fs->waiters = w->next;
+		fuse_reply_err(w->req, EIO);
+		free(w);
+	}
+	for (size_t i = 0; i < fs->nodes.n_buckets; i++) {
+		struct node *n = fs->nodes.buckets[i];
+		while (n) {
+			struct node *next = n->hnext;
+			free_node(n);
+			n = next;
+		}
+	}
+	free(fs->nodes.buckets);
+	while (fs->graveyard) {
+		struct node *n = fs->graveyard;
+		fs->graveyard = n->hnext;
+		free_node(n);
+	}
+	while (fs->rglues) {
+		struct rglue *g = fs->rglues;
+		fs->rglues = g->next;
+		for (int k = 0; k < RK_COUNT; k++)
+			free(g->rnode[k]);
+		free(g);
+	}
+	if (fs->root)
+		free_node(fs->root);
+	fs->root = NULL;
+}

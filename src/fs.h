@@ -1,0 +1,52 @@
+/* fs: the FUSE glue, and the one state struct of the daemon.
+ *
+ * Owns: the inode table (stored files and directories, and the virtual result
+ * files), open handles, the low-level operations table, and read requests
+ * parked until a run produces more output or ends. Everything else it asks
+ * of the engine (saves, runs, result files) and of names.h (what is a
+ * script, what is a result).
+ */
+#ifndef AGENTBAYFS_FS_H
+#define AGENTBAYFS_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "options.h"
+
+struct node;
+struct waiter;
+
+struct node_table {
+	struct node **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+struct afs {
+	struct config cfg;
+	bool debug;
+	struct engine *eng;
+	struct backend *backend;
+	struct fuse_session *se;
+	struct node *root;
+	struct node_table nodes;
+	struct waiter *waiters;     /* parked reads of result files */
+	struct node *graveyard;     /* forgotten directories, freed at exit */
+	struct rglue *rglues;       /* per-record glue, freed at exit */
+	uid_t uid;
+	gid_t gid;
+};
+
+extern const struct fuse_lowlevel_ops afs_ops;
+
+/* Opens the store root. 0, or -errno. */
+int afs_init_root(struct afs *fs, const char *store);
+/* The engine's hooks, with FS as their user data. */
+extern const struct engine_hooks afs_hooks;
+/* Frees the inode table and whatever else the glue holds. */
+void afs_free(struct afs *fs);
+
+#endif

@@ -1,0 +1,914 @@
+/* local: see local.h */
+#define _GNU_SOURCE
+#include "local.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "strvec.h"
+
+extern const char bootstrap_python[];
+extern const char bootstrap_javascript[];
+
+enum wkind { W_OUT, W_ERR, W_REP, W_PID, W_TIMER, W_COUNT };
+
+struct watch {
+	struct run_handle *run;
+	enum wkind kind;
+};
+
+#define REPORT_MAX (1u << 20)
+#define ERRHEAD_MAX 2048
+#define DRAIN_SECONDS 2
+
+struct run_handle {
+	struct local_backend *lb;
+	struct run_handle *next;
+	struct watch w[W_COUNT];
+	int fd[W_COUNT];
+	pid_t pid;
+	int slot;
+	/* the request, copied */
+	enum lang lang;
+	char *script_name;
+	char *code;
+	size_t code_len;
+	unsigned timeout_s;
+	struct run_sink sink;
+	void *ctx;
+	/* progress */
+	enum cancel_reason cancel;   /* under lb->lock */
+	bool killed;                 /* under lb->lock */
+	bool exited;
+	bool timed_out;
+	bool draining;
+	int wstatus;
+	int spawn_errno;
+	char *tmpdir;                /* without a sandbox: the private work dir */
+	char *rep;
+	size_t rep_len;
+	char errhead[ERRHEAD_MAX];
+	size_t errhead_len;
+};
+
+struct local_backend {
+	struct backend base;
+	struct local_config cfg;
+	char *python, *node, *bwrap;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int epfd;
+	int evfd;
+	struct run_handle *starting;  /* queued for the thread to fork; under lock */
+	struct run_handle *runs;      /* forked or finishing; thread only */
+	bool stopping;                /* under lock */
+	unsigned char *slot_used;     /* thread only */
+};
+
+static const struct backend_ops local_ops;
+
+int local_find_program(const char *name, char *out, size_t outsz)
+{
+	char cand[PATH_MAX];
+	const char *path;
+
+	if (strchr(name, '/')) {
+		snprintf(cand, sizeof(cand), "%s", name);
+	} else {
+		path = getenv("PATH");
+		if (!path || !*path)
+			path = "/usr/local/bin:/usr/bin:/bin";
+		const char *p = path;
+		bool found = false;
+		while (*p && !found) {
+			const char *e = strchrnul(p, ':');
+			int n = snprintf(cand, sizeof(cand), "%.*s/%s", (int)(e - p), p, name);
+			if (n > 0 && (size_t)n < sizeof(cand) && access(cand, X_OK) == 0)
+				found = true;
+			p = *e ? e + 1 : e;
+		}
+		if (!found)
+			return -ENOENT;
+	}
+	char real[PATH_MAX];
+	if (!realpath(cand, real))
+		return -errno;
+	if (access(real, X_OK) != 0)
+		return -errno;
+	if (strlen(real) >= outsz)
+		return -ENAMETOOLONG;
+	snprintf(out, outsz, "%s", real);
+	return 0;
+}
+
+static void wake(struct local_backend *lb)
+{
+	uint64_t one = 1;
+	ssize_t n = write(lb->evfd, &one, sizeof(one));
+	(void)n;
+}
+
+/* ---- starting ---------------------------------------------------------- */
+
+static int local_start(struct backend *b, const struct run_request *req, const struct run_sink *sink,
+		       void *ctx, struct run_handle **handle)
+{
+	struct local_backend *lb = (struct local_backend *)b;
+	struct run_handle *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->lb = lb;
+	r->lang = req->lang;
+	r->script_name = strdup(req->script_name);
+	r->code = malloc(req->code_len ? req->code_len : 1);
+	if (!r->script_name || !r->code) {
+		free(r->script_name);
+		free(r->code);
+		free(r);
+		return -ENOMEM;
+	}
+	memcpy(r->code, req->code, req->code_len);
+	r->code_len = req->code_len;
+	r->timeout_s = req->timeout_s;
+	r->sink = *sink;
+	r->ctx = ctx;
+	r->pid = -1;
+	r->slot = -1;
+	for (int i = 0; i < W_COUNT; i++) {
+		r->fd[i] = -1;
+		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
+	}
+	pthread_mutex_lock(&lb->lock);
+	r->next = lb->starting;
+	lb->starting = r;
+	pthread_mutex_unlock(&lb->lock);
+	wake(lb);
+	*handle = r;
+	return 0;
+}
+
+static void local_cancel(struct backend *b, struct run_handle *r, enum cancel_reason why)
+{
+	struct local_backend *lb = (struct local_backend *)b;
+
+	pthread_mutex_lock(&lb->lock);
+	if (!r->cancel)
+		r->cancel = why;
+	pthread_mutex_unlock(&lb->lock);
+	wake(lb);
+}
+
+/* Kills the run's processes: the whole sandbox (bwrap's pid namespace dies
+ * with its init), or the process group without a sandbox. Thread only. */
+static void kill_run(struct run_handle *r)
+{
+	if (r->pid <= 0 || r->killed)
+		return;
+	r->killed = true;
+	if (r->fd[W_PID] >= 0)
+		syscall(SYS_pidfd_send_signal, r->fd[W_PID], SIGKILL, NULL, 0);
+	else if (!r->exited)
+		kill(r->pid, SIGKILL);
+	if (r->lb->cfg.sandbox == SANDBOX_NONE && !r->exited)
+		kill(-r->pid, SIGKILL);
+}
+
+/* Builds the command line. Strings are owned by V. */
+static int build_argv(struct local_backend *lb, struct run_handle *r, const char *interp, struct strvec *v)
+{
+	char path[PATH_MAX + 8];
+	const char *boot = r->lang == LANG_PYTHON ? bootstrap_python : bootstrap_javascript;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "/work/%s", r->script_name);
+	if (lb->cfg.sandbox == SANDBOX_BWRAP) {
+		char size[32];
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)lb->cfg.tmp_size);
+		rc |= strvec_pushv(v, lb->bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
+				   "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+				   "--hostname", "sandbox",
+				   "--ro-bind", "/usr", "/usr",
+				   "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+				   "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+				   "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+				   "--ro-bind-try", "/etc/localtime", "/etc/localtime",
+				   "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+				   "--ro-bind-try", "/etc/mime.types", "/etc/mime.types",
+				   "--ro-bind-try", "/etc/fonts", "/etc/fonts",
+				   "--ro-bind-try", "/etc/matplotlibrc", "/etc/matplotlibrc",
+				   NULL);
+		/* An interpreter installed outside /usr: its prefix, read-only. */
+		if (strncmp(interp, "/usr/", 5) != 0) {
+			char prefix[PATH_MAX];
+			snprintf(prefix, sizeof(prefix), "%s", interp);
+			for (int up = 0; up < 2; up++) {
+				char *slash = strrchr(prefix, '/');
+				if (slash && slash != prefix)
+					*slash = '\0';
+			}
+			rc |= strvec_pushv(v, "--ro-bind", prefix, prefix, NULL);
+		}
+		rc |= strvec_pushv(v, "--proc", "/proc", "--dev", "/dev",
+				   "--size", size, "--tmpfs", "/tmp",
+				   "--size", size, "--tmpfs", "/work",
+				   "--perms", "0644", "--file", "4", path,
+				   "--remount-ro", "/", "--chdir", "/work", "--", NULL);
+	}
+	if (r->lang == LANG_PYTHON)
+		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, path, NULL);
+	else
+		rc |= strvec_pushv(v, interp, "-e", boot, "--", path, NULL);
+	return rc ? -ENOMEM : 0;
+}
+
+static int build_env(struct run_handle *r, const char *workdir, struct strvec *v)
+{
+	char home[PATH_MAX + 8];
+	int rc;
+
+	snprintf(home, sizeof(home), "HOME=%s", workdir);
+	rc = strvec_pushv(v, "PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8",
+			  "TMPDIR=/tmp", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
+			  "MPLBACKEND=Agg", NULL);
+	(void)r;
+	return rc ? -ENOMEM : 0;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child_fail(int repfd, int err)
+{
+	char msg[64] = "{\"event\":\"spawn_error\",\"errno\":";
+	size_t n = strlen(msg);
+	char digits[12];
+	int d = 0;
+
+	if (err <= 0)
+		err = EIO;
+	while (err > 0 && d < (int)sizeof(digits)) {
+		digits[d++] = (char)('0' + err % 10);
+		err /= 10;
+	}
+	while (d > 0)
+		msg[n++] = digits[--d];
+	msg[n++] = '}';
+	msg[n++] = '\n';
+	if (write(repfd, msg, n) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static void set_limit(int res, rlim_t v)
+{
+	struct rlimit rl = { v, v };
+	setrlimit(res, &rl);
+}
+
+static void child(struct local_backend *lb, struct run_handle *r, int fds[5], char **argv, char **envp,
+		  const char *chdir_to, pid_t parent)
+{
+	int hi[5];
+	sigset_t all;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int i = 0; i < 5; i++) {
+		hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+		if (hi[i] < 0)
+			child_fail(fds[3], errno);
+	}
+	for (int i = 0; i < 5; i++)
+		if (dup2(hi[i], i) < 0)
+			child_fail(hi[3], errno);
+	syscall(SYS_close_range, 5u, ~0u, 0u);
+	if (setsid() < 0)
+		child_fail(3, errno);
+	set_limit(RLIMIT_CORE, 0);
+	set_limit(RLIMIT_NOFILE, lb->cfg.max_open_files);
+	set_limit(RLIMIT_FSIZE, lb->cfg.max_file_size);
+	set_limit(RLIMIT_CPU, (rlim_t)r->timeout_s + 5);
+	if (lb->cfg.memory)
+		set_limit(RLIMIT_AS, lb->cfg.memory);
+	if (lb->cfg.drop_uid) {
+		uid_t uid = lb->cfg.uid_base + (uid_t)r->slot;
+		/* bwrap's two processes come on top of the script's own. */
+		set_limit(RLIMIT_NPROC, lb->cfg.max_procs + 3);
+		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			child_fail(3, errno);
+	}
+	/* After the uid change, which clears it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	if (chdir_to && chdir(chdir_to) < 0)
+		child_fail(3, errno);
+	execve(argv[0], argv, envp);
+	child_fail(3, errno);
+}
+
+static int make_pipe(int p[2])
+{
+	return pipe2(p, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+static void watch_fd(struct local_backend *lb, struct run_handle *r, enum wkind k)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &r->w[k] };
+	epoll_ctl(lb->epfd, EPOLL_CTL_ADD, r->fd[k], &ev);
+}
+
+static void close_watch(struct local_backend *lb, struct run_handle *r, enum wkind k)
+{
+	if (r->fd[k] < 0)
+		return;
+	epoll_ctl(lb->epfd, EPOLL_CTL_DEL, r->fd[k], NULL);
+	close(r->fd[k]);
+	r->fd[k] = -1;
+}
+
+static void arm_timer(struct run_handle *r, unsigned secs)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = secs } };
+	timerfd_settime(r->fd[W_TIMER], 0, &its, NULL);
+}
+
+/* Forks the run. On failure sets r->spawn_errno and leaves r->pid < 0. */
+static void spawn(struct local_backend *lb, struct run_handle *r)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 };
+	int devnull = -1, code = -1;
+	struct strvec argv = { 0 }, envp = { 0 };
+	char tmpdir[] = "/tmp/agentbayfs-run-XXXXXX";
+	const char *interp = r->lang == LANG_PYTHON ? lb->python : lb->node;
+	const char *workdir = "/work";
+	int rc;
+
+	for (int s = 0; s < (int)lb->cfg.slots; s++)
+		if (!lb->slot_used[s]) {
+			r->slot = s;
+			lb->slot_used[s] = 1;
+			break;
+		}
+	if (r->slot < 0) {
+		r->spawn_errno = EAGAIN;
+		return;
+	}
+	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)))
+		goto fail;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	code = memfd_create("agentbayfs-script", MFD_CLOEXEC);
+	if (devnull < 0 || code < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	for (size_t off = 0; off < r->code_len;) {
+		ssize_t n = write(code, r->code + off, r->code_len - off);
+		if (n < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	lseek(code, 0, SEEK_SET);
+	if (lb->cfg.sandbox == SANDBOX_NONE) {
+		/* No sandbox: a private directory stands in for /work. */
+		if (!mkdtemp(tmpdir)) {
+			rc = -errno;
+			goto fail;
+		}
+		workdir = tmpdir;
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0 || write(fd, r->code, r->code_len) != (ssize_t)r->code_len) {
+			rc = -errno;
+			if (fd >= 0)
+				close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+	if ((rc = build_argv(lb, r, interp, &argv)) || (rc = build_env(r, workdir, &envp)))
+		goto fail;
+	if (lb->cfg.sandbox == SANDBOX_NONE) {
+		/* The bootstrap gets the real path of the private copy. */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
+		if (strvec_replace_last(&argv, path) < 0) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	int fds[5] = { devnull, out[1], err[1], rep[1], code };
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child(lb, r, fds, argv.v, envp.v, lb->cfg.sandbox == SANDBOX_NONE ? tmpdir : NULL, parent);
+	r->pid = pid;
+	r->fd[W_OUT] = out[0];
+	r->fd[W_ERR] = err[0];
+	r->fd[W_REP] = rep[0];
+	r->fd[W_PID] = (int)syscall(SYS_pidfd_open, pid, 0);
+	r->fd[W_TIMER] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	close(out[1]);
+	close(err[1]);
+	close(rep[1]);
+	close(devnull);
+	close(code);
+	strvec_free(&argv);
+	strvec_free(&envp);
+	for (int k = 0; k < W_COUNT; k++)
+		if (r->fd[k] >= 0)
+			watch_fd(lb, r, k);
+	if (r->fd[W_TIMER] >= 0)
+		arm_timer(r, r->timeout_s);
+	/* Without a sandbox the private directory goes when the run ends. */
+	if (lb->cfg.sandbox == SANDBOX_NONE)
+		r->tmpdir = strdup(tmpdir);
+	return;
+fail:
+	r->spawn_errno = rc < 0 ? -rc : EIO;
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0) close(out[i]);
+		if (err[i] >= 0) close(err[i]);
+		if (rep[i] >= 0) close(rep[i]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	if (code >= 0)
+		close(code);
+	strvec_free(&argv);
+	strvec_free(&envp);
+	if (lb->cfg.sandbox == SANDBOX_NONE && strcmp(tmpdir, "/tmp/agentbayfs-run-XXXXXX") != 0) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
+		unlink(path);
+		rmdir(tmpdir);
+	}
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+/* Removes NAME under DIRFD and all below it, never following symlinks that a
+ * script may have planted. */
+static void remove_tree(int parentfd, const char *name)
+{
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		struct dirent *de;
+		if (!d) {
+			close(fd);
+			return;
+		}
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				remove_tree(dirfd(d), de->d_name);
+		closedir(d);
+		unlinkat(parentfd, name, AT_REMOVEDIR);
+	} else {
+		unlinkat(parentfd, name, 0);
+	}
+}
+
+static void parse_report(struct run_handle *r, struct exec_result *res, bool *started, int *exit_event)
+{
+	char *line = r->rep, *end = r->rep ? r->rep + r->rep_len : NULL;
+
+	*started = false;
+	*exit_event = -1;
+	while (line && line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		cJSON *o = cJSON_ParseWithLength(line, len);
+		const char *ev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "event"));
+		if (ev && strcmp(ev, "start") == 0) {
+			*started = true;
+		} else if (ev && strcmp(ev, "error") == 0 && !res->has_error) {
+			exec_result_set_error(res,
+				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name")),
+				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "value")),
+				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "traceback")));
+		} else if (ev && strcmp(ev, "exit") == 0) {
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "code");
+			if (cJSON_IsNumber(c))
+				*exit_event = c->valueint;
+		} else if (ev && strcmp(ev, "spawn_error") == 0) {
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "errno");
+			if (cJSON_IsNumber(c))
+				r->spawn_errno = c->valueint;
+		}
+		cJSON_Delete(o);
+		line = nl ? nl + 1 : end;
+	}
+}
+
+static void set_errorf(struct exec_result *res, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_errorf(struct exec_result *res, const char *name, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	exec_result_set_error(res, name, buf, NULL);
+}
+
+static void interpreter_missing(struct local_backend *lb, struct run_handle *r, struct exec_result *res)
+{
+	bool py = r->lang == LANG_PYTHON;
+	const char *path = py ? lb->python : lb->node;
+
+	res->state = RS_FAILED;
+	if (path)
+		set_errorf(res, "InterpreterNotFound",
+			   "%s cannot be run (%s); install it or point -o %s=PATH at an interpreter",
+			   path, strerror(r->spawn_errno ? r->spawn_errno : ENOENT), py ? "python" : "node");
+	else
+		set_errorf(res, "InterpreterNotFound",
+			   "no %s interpreter was found on PATH; install it (apt-get install %s) or give -o %s=PATH",
+			   py ? "python3" : "node", py ? "python3" : "nodejs", py ? "python" : "node");
+}
+
+static void build_result(struct local_backend *lb, struct run_handle *r, struct exec_result *res)
+{
+	bool started;
+	int exit_event;
+	char sig[32];
+
+	parse_report(r, res, &started, &exit_event);
+	if (r->pid < 0 && r->spawn_errno == 0 && r->cancel) {
+		res->state = RS_CANCELLED;
+		return;
+	}
+	if (r->pid < 0 || r->spawn_errno) {
+		if (r->spawn_errno == ENOENT || r->spawn_errno == EACCES || !(r->lang == LANG_PYTHON ? lb->python : lb->node)) {
+			if (lb->cfg.sandbox == SANDBOX_BWRAP && r->pid >= 0 && lb->bwrap && access(lb->bwrap, X_OK) != 0) {
+				res->state = RS_FAILED;
+				set_errorf(res, "SandboxError", "%s cannot be run (%s); install bubblewrap", lb->bwrap,
+					   strerror(r->spawn_errno));
+				return;
+			}
+			interpreter_missing(lb, r, res);
+			return;
+		}
+		res->state = RS_FAILED;
+		set_errorf(res, "SandboxError", "the run could not be started: %s; check the daemon's log",
+			   strerror(r->spawn_errno));
+		return;
+	}
+	if (WIFEXITED(r->wstatus))
+		res->exit_code = WEXITSTATUS(r->wstatus);
+	else if (WIFSIGNALED(r->wstatus))
+		res->signal = WTERMSIG(r->wstatus);
+	/* bwrap reports a killed child as 128 + signal. */
+	if (lb->cfg.sandbox == SANDBOX_BWRAP && res->exit_code > 128 && res->exit_code < 128 + 65 &&
+	    exit_event < 0 && !res->has_error) {
+		res->signal = res->exit_code - 128;
+		res->exit_code = -1;
+	}
+	if (r->cancel) {
+		res->state = RS_CANCELLED;
+		return;
+	}
+	if (r->timed_out) {
+		res->state = RS_TIMED_OUT;
+		res->exit_code = -1;
+		res->signal = SIGKILL;
+		set_errorf(res, "TimeoutError",
+			   "the run took longer than the time limit of %u s and was stopped; "
+			   "raise the limit with -o timeout=SECONDS", r->timeout_s);
+		return;
+	}
+	if (!started && !res->has_error && (res->exit_code != 0 || res->signal)) {
+		/* Nothing of ours ran: the sandbox or the interpreter failed to start. */
+		size_t n = r->errhead_len;
+		while (n > 0 && (r->errhead[n - 1] == '\n' || r->errhead[n - 1] == '\r'))
+			n--;
+		res->state = RS_FAILED;
+		set_errorf(res, "SandboxError",
+			   "the %s could not start (exit status %d)%s%.*s; check that bubblewrap works for "
+			   "this user (user namespaces enabled), or mount with -o sandbox=none",
+			   lb->cfg.sandbox == SANDBOX_BWRAP ? "sandbox" : "interpreter", res->exit_code,
+			   n ? ": " : "", (int)n, r->errhead);
+		return;
+	}
+	if (res->signal) {
+		res->state = RS_FAILED;
+		if (!res->has_error) {
+			const char *hint = "";
+			if (res->signal == SIGXFSZ)
+				hint = "; it wrote a file larger than -o max_file_size";
+			else if (res->signal == SIGXCPU)
+				hint = "; it used more CPU time than the time limit";
+			else if (res->signal == SIGKILL || res->signal == SIGSEGV || res->signal == SIGABRT)
+				hint = "; it may have run out of memory (-o memory=BYTES)";
+			set_errorf(res, "KilledBySignal", "the script was killed by %s%s",
+				   signal_name(res->signal, sig, sizeof(sig)), hint);
+		}
+		return;
+	}
+	if (res->exit_code != 0) {
+		res->state = RS_FAILED;
+		if (!res->has_error)
+			set_errorf(res, "NonZeroExit", "the script exited with status %d", res->exit_code);
+		return;
+	}
+	res->state = res->has_error ? RS_FAILED : RS_SUCCEEDED;
+}
+
+static void release_slot(struct local_backend *lb, struct run_handle *r)
+{
+	if (r->slot >= 0)
+		lb->slot_used[r->slot] = 0;
+	r->slot = -1;
+}
+
+static void free_run(struct run_handle *r)
+{
+	free(r->script_name);
+	free(r->code);
+	free(r->rep);
+	free(r->tmpdir);
+	free(r);
+}
+
+/* Delivers the end of a run and frees it. Thread only, no lock held. */
+static void finish(struct local_backend *lb, struct run_handle *r)
+{
+	struct exec_result res;
+
+	for (int k = 0; k < W_COUNT; k++)
+		close_watch(lb, r, k);
+	release_slot(lb, r);
+	if (r->tmpdir) {
+		remove_tree(AT_FDCWD, r->tmpdir);
+	}
+	exec_result_init(&res);
+	pthread_mutex_lock(&lb->lock);
+	build_result(lb, r, &res);
+	pthread_mutex_unlock(&lb->lock);
+	r->sink.end(r->ctx, &res);
+	exec_result_free(&res);
+	free_run(r);
+}
+
+static bool run_done(const struct run_handle *r)
+{
+	if (r->pid < 0)
+		return true;
+	return r->exited && r->fd[W_OUT] < 0 && r->fd[W_ERR] < 0 && r->fd[W_REP] < 0;
+}
+
+static void on_readable(struct local_backend *lb, struct run_handle *r, enum wkind k)
+{
+	char buf[65536];
+
+	switch (k) {
+	case W_OUT:
+	case W_ERR:
+	case W_REP: {
+		ssize_t n = read(r->fd[k], buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			close_watch(lb, r, k);
+			return;
+		}
+		if (k == W_REP) {
+			if (r->rep_len + (size_t)n <= REPORT_MAX) {
+				char *nr = realloc(r->rep, r->rep_len + (size_t)n);
+				if (nr) {
+					memcpy(nr + r->rep_len, buf, (size_t)n);
+					r->rep = nr;
+					r->rep_len += (size_t)n;
+				}
+			}
+			return;
+		}
+		if (k == W_ERR && r->errhead_len < ERRHEAD_MAX) {
+			size_t c = (size_t)n < ERRHEAD_MAX - r->errhead_len ? (size_t)n : ERRHEAD_MAX - r->errhead_len;
+			memcpy(r->errhead + r->errhead_len, buf, c);
+			r->errhead_len += c;
+		}
+		r->sink.out(r->ctx, k == W_OUT ? 1 : 2, buf, (size_t)n);
+		return;
+	}
+	case W_PID: {
+		int st;
+		pid_t p = waitpid(r->pid, &st, WNOHANG);
+		if (p == r->pid || (p < 0 && errno == ECHILD)) {
+			r->exited = true;
+			r->wstatus = p == r->pid ? st : 0;
+			close_watch(lb, r, W_PID);
+			if (lb->cfg.sandbox == SANDBOX_NONE)
+				kill(-r->pid, SIGKILL); /* what the script left running */
+			/* Output still held open by something: give it a moment. */
+			r->draining = true;
+			arm_timer(r, DRAIN_SECONDS);
+		}
+		return;
+	}
+	case W_TIMER: {
+		uint64_t ticks;
+		if (read(r->fd[W_TIMER], &ticks, sizeof(ticks)) < 0)
+			return;
+		if (r->draining) {
+			close_watch(lb, r, W_OUT);
+			close_watch(lb, r, W_ERR);
+			close_watch(lb, r, W_REP);
+		} else if (!r->exited) {
+			r->timed_out = true;
+			pthread_mutex_lock(&lb->lock);
+			kill_run(r);
+			pthread_mutex_unlock(&lb->lock);
+		}
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+static void *loop(void *arg)
+{
+	struct local_backend *lb = arg;
+	struct epoll_event evs[32];
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		int n = epoll_wait(lb->epfd, evs, 32, -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL) {
+				uint64_t v;
+				if (read(lb->evfd, &v, sizeof(v)) < 0)
+					continue;
+				continue;
+			}
+			struct watch *w = evs[i].data.ptr;
+			if (w->run->fd[w->kind] >= 0)
+				on_readable(lb, w->run, w->kind);
+		}
+
+		/* New runs: fork them here, from this long-lived thread, so that
+		 * the parent-death signal is tied to a thread that stays. */
+		pthread_mutex_lock(&lb->lock);
+		struct run_handle *todo = lb->starting;
+		lb->starting = NULL;
+		bool stopping = lb->stopping;
+		pthread_mutex_unlock(&lb->lock);
+		while (todo) {
+			struct run_handle *r = todo;
+			todo = r->next;
+			pthread_mutex_lock(&lb->lock);
+			bool cancelled = r->cancel || stopping;
+			if (stopping && !r->cancel)
+				r->cancel = CANCEL_SHUTDOWN;
+			pthread_mutex_unlock(&lb->lock);
+			const char *interp = r->lang == LANG_PYTHON ? lb->python : lb->node;
+			if (!cancelled) {
+				if (!interp || access(interp, X_OK) != 0)
+					r->spawn_errno = interp ? errno : ENOENT;
+				else
+					spawn(lb, r);
+			}
+			r->next = lb->runs;
+			lb->runs = r;
+		}
+
+		/* Cancels, kills, and finished runs. */
+		struct run_handle **pp = &lb->runs;
+		while (*pp) {
+			struct run_handle *r = *pp;
+			pthread_mutex_lock(&lb->lock);
+			if ((r->cancel || lb->stopping) && !r->exited) {
+				if (!r->cancel)
+					r->cancel = CANCEL_SHUTDOWN;
+				kill_run(r);
+			}
+			pthread_mutex_unlock(&lb->lock);
+			if (run_done(r)) {
+				*pp = r->next;
+				finish(lb, r);
+			} else {
+				pp = &r->next;
+			}
+		}
+
+		pthread_mutex_lock(&lb->lock);
+		bool done = lb->stopping && !lb->runs && !lb->starting;
+		pthread_mutex_unlock(&lb->lock);
+		if (done)
+			break;
+	}
+	return NULL;
+}
+
+static void local_destroy(struct backend *b)
+{
+	struct local_backend *lb = (struct local_backend *)b;
+
+	pthread_mutex_lock(&lb->lock);
+	lb->stopping = true;
+	pthread_mutex_unlock(&lb->lock);
+	wake(lb);
+	pthread_join(lb->thread, NULL);
+	close(lb->epfd);
+	close(lb->evfd);
+	pthread_mutex_destroy(&lb->lock);
+	free(lb->python);
+	free(lb->node);
+	free(lb->bwrap);
+	free(lb->slot_used);
+	free(lb);
+}
+
+static const struct backend_ops local_ops = {
+	.name = "local",
+	.start = local_start,
+	.cancel = local_cancel,
+	.destroy = local_destroy,
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct backend *local_backend_new(const struct local_config *cfg, char *err, size_t errsz)
+{
+	struct local_backend *lb = calloc(1, sizeof(*lb));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	if (!lb) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	lb->base.ops = &local_ops;
+	lb->cfg = *cfg;
+	if (lb->cfg.slots == 0)
+		lb->cfg.slots = 1;
+	lb->python = dup_or_null(cfg->python);
+	lb->node = dup_or_null(cfg->node);
+	lb->bwrap = dup_or_null(cfg->bwrap);
+	lb->cfg.python = lb->cfg.node = lb->cfg.bwrap = NULL;
+	/* Runs beyond the job limit may still be finishing: room for twice. */
+	lb->cfg.slots *= 2;
+	lb->slot_used = calloc(lb->cfg.slots, 1);
+	lb->epfd = epoll_create1(EPOLL_CLOEXEC);
+	lb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&lb->lock, NULL);
+	if (!lb->slot_used || lb->epfd < 0 || lb->evfd < 0 ||
+	    epoll_ctl(lb->epfd, EPOLL_CTL_ADD, lb->evfd, &ev) < 0) {
+		snprintf(err, errsz, "cannot set up the local backend: %s", strerror(errno));
+		goto fail;
+	}
+	int rc = pthread_create(&lb->thread, NULL, loop, lb);
+	if (rc) {
+		snprintf(err, errsz, "cannot start the local backend's thread: %s", strerror(rc));
+		goto fail;
+	}
+	return &lb->base;
+fail:
+	if (lb->epfd >= 0)
+		close(lb->epfd);
+	if (lb->evfd >= 0)
+		close(lb->evfd);
+	free(lb->python);
+	free(lb->node);
+	free(lb->bwrap);
+	free(lb->slot_used);
+	free(lb);
+	return NULL;
+}

@@ -1,0 +1,45 @@
+/* local: the local backend, python3 and node under bubblewrap on this machine.
+ *
+ * Owns: turning a run request into a sandboxed process (bwrap arguments,
+ * scrubbed environment, resource limits, a dedicated uid when the daemon is
+ * root), watching it (output pipes, the bootstrap's report pipe, exit, time
+ * limit) from one thread of its own, and turning how it ended into an
+ * exec_result. Every process of a run is gone when the run ends.
+ */
+#ifndef AGENTBAYFS_LOCAL_H
+#define AGENTBAYFS_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "options.h"
+
+struct local_config {
+	enum sandbox_mode sandbox;
+	const char *python;     /* absolute paths; NULL or missing: runs fail clearly */
+	const char *node;
+	const char *bwrap;      /* required with SANDBOX_BWRAP */
+	uint64_t memory;
+	uint64_t max_file_size;
+	uint64_t tmp_size;
+	unsigned max_procs;
+	unsigned max_open_files;
+	unsigned slots;         /* most runs at once (sizes the uid range) */
+	bool drop_uid;          /* run as uid_base + slot (needs root) */
+	uid_t uid_base;
+};
+
+/* First uid of the range runs use when the daemon is root. */
+#define LOCAL_UID_BASE 2147352576u
+
+/* Finds NAME on PATH (or takes it as a path when it has a '/'), resolves
+ * symlinks, and checks it is executable. 0 and OUT filled, or -errno. */
+int local_find_program(const char *name, char *out, size_t outsz);
+
+/* Creates the backend and starts its thread. NULL and ERR on failure. */
+struct backend *local_backend_new(const struct local_config *cfg, char *err, size_t errsz);
+
+#endif

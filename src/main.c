@@ -1,0 +1,372 @@
+/* main: command line, checks before mounting, and the daemon's lifecycle.
+ *
+ * Owns: turning argv into a configuration (our "-o" options via options.h,
+ * FUSE's own via libfuse), the checks that give clear errors before anything
+ * is mounted (mountpoint, store, sandbox, interpreters), and the order of
+ * start and stop: session, signals, mount, daemonize, backend and engine,
+ * loop, then unmount, finishing the runs, and freeing everything.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "local.h"
+#include "log.h"
+
+#ifndef AGENTBAYFS_VERSION
+#define AGENTBAYFS_VERSION "0.0.0"
+#endif
+
+struct paths {
+	char store[PATH_MAX];
+	char python[PATH_MAX];
+	char node[PATH_MAX];
+	char bwrap[PATH_MAX];
+	bool have_python, have_node, have_bwrap;
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct afs *fs = data;
+	char err[512];
+	int r;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_OPT)
+		return 1;
+	r = config_apply(&fs->cfg, arg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "agentbayfs: %s\n", err);
+		return -1;
+	}
+	return r == 1 ? 0 : 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n"
+	       "Save a .py or .js file into the mount and it runs once; its results appear\n"
+	       "beside it as STEM.out, STEM.err, STEM.error and STEM.status.\n\n", prog);
+	fuse_cmdline_help();
+	printf("\n%s", config_help());
+	printf("\nFUSE options:\n");
+	fuse_lowlevel_help();
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* $XDG_STATE_HOME/agentbayfs/<mountpoint with '/' as '-'>. */
+static int default_store(const char *mnt, char *out, size_t outsz)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char base[PATH_MAX], name[PATH_MAX];
+	size_t j = 0;
+
+	if (xdg && xdg[0] == '/')
+		snprintf(base, sizeof(base), "%s/agentbayfs", xdg);
+	else if (home && home[0] == '/')
+		snprintf(base, sizeof(base), "%s/.local/state/agentbayfs", home);
+	else
+		return -ENOENT;
+	for (const char *p = mnt + 1; *p && j + 1 < sizeof(name); p++)
+		name[j++] = *p == '/' ? '-' : *p;
+	name[j] = '\0';
+	if (j == 0)
+		snprintf(name, sizeof(name), "-");
+	if (snprintf(out, outsz, "%s/%s", base, name) >= (int)outsz)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int check_mountpoint(const char *mnt, char *real, size_t realsz)
+{
+	struct stat st, pst;
+	char parent[PATH_MAX + 4];
+
+	if (stat(mnt, &st) < 0) {
+		if (errno == ENOTCONN)
+			log_error("%s is a dead FUSE mount (its daemon is gone): run 'fusermount3 -u %s' first",
+				  mnt, mnt);
+		else if (errno == ENOENT)
+			log_error("mountpoint %s does not exist: create it first (mkdir -p %s)", mnt, mnt);
+		else
+			log_error("cannot use mountpoint %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("mountpoint %s is not a directory", mnt);
+		return -1;
+	}
+	if (!realpath(mnt, real) || strlen(real) >= realsz) {
+		log_error("cannot resolve mountpoint %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", real);
+	if (strcmp(real, "/") != 0 && stat(parent, &pst) == 0 && pst.st_dev != st.st_dev) {
+		log_error("%s is already a mountpoint: unmount it first (fusermount3 -u %s)", real, real);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare_store(struct afs *fs, const char *mnt, struct paths *p)
+{
+	int rc;
+
+	if (fs->cfg.store) {
+		rc = mkdir_p(fs->cfg.store, 0700);
+		if (rc < 0) {
+			log_error("cannot create the store directory %s: %s", fs->cfg.store, strerror(-rc));
+			return -1;
+		}
+		if (!realpath(fs->cfg.store, p->store)) {
+			log_error("cannot use the store directory %s: %s", fs->cfg.store, strerror(errno));
+			return -1;
+		}
+	} else {
+		rc = default_store(mnt, p->store, sizeof(p->store));
+		if (rc == 0)
+			rc = mkdir_p(p->store, 0700);
+		if (rc < 0) {
+			log_error("cannot create the default store for %s (%s): %s; give one with -o store=DIR", mnt,
+				  p->store[0] ? p->store : "no $XDG_STATE_HOME or $HOME", strerror(-rc));
+			return -1;
+		}
+	}
+	struct stat st;
+	if (stat(p->store, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("the store %s is not a directory", p->store);
+		return -1;
+	}
+	if (access(p->store, W_OK | X_OK) < 0) {
+		log_error("the store directory %s is not writable: %s", p->store, strerror(errno));
+		return -1;
+	}
+	if (strcmp(p->store, mnt) == 0) {
+		log_error("the store %s cannot be the mountpoint itself: give another -o store=DIR", p->store);
+		return -1;
+	}
+	return 0;
+}
+
+static int find_programs(struct afs *fs, struct paths *p)
+{
+	int rc;
+
+	rc = local_find_program(fs->cfg.python ? fs->cfg.python : "/usr/bin/python3", p->python, sizeof(p->python));
+	p->have_python = rc == 0;
+	if (rc < 0)
+		log_warn("no Python interpreter at %s (%s): .py scripts will fail until one is installed "
+			 "(apt-get install python3) or given with -o python=PATH",
+			 fs->cfg.python ? fs->cfg.python : "/usr/bin/python3", strerror(-rc));
+	rc = local_find_program(fs->cfg.node ? fs->cfg.node : "node", p->node, sizeof(p->node));
+	if (rc < 0 && !fs->cfg.node)
+		rc = local_find_program("nodejs", p->node, sizeof(p->node));
+	p->have_node = rc == 0;
+	if (rc < 0)
+		log_warn("no Node.js interpreter %s%s (%s): .js scripts will fail until one is installed "
+			 "(apt-get install nodejs) or given with -o node=PATH",
+			 fs->cfg.node ? "at " : "on PATH", fs->cfg.node ? fs->cfg.node : "", strerror(-rc));
+	if (fs->cfg.sandbox == SANDBOX_NONE) {
+		log_warn("scripts run WITHOUT a sandbox (-o sandbox=none): they can read, write and "
+			 "reach everything this user can");
+		return 0;
+	}
+	rc = local_find_program(fs->cfg.bwrap ? fs->cfg.bwrap : "bwrap", p->bwrap, sizeof(p->bwrap));
+	p->have_bwrap = rc == 0;
+	if (rc < 0) {
+		log_error("bubblewrap (bwrap) is needed to sandbox runs and was not found%s%s: install it "
+			  "(apt-get install bubblewrap), or mount with -o sandbox=none to run scripts "
+			  "without a sandbox", fs->cfg.bwrap ? " at " : "", fs->cfg.bwrap ? fs->cfg.bwrap : "");
+		return -1;
+	}
+	return 0;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* fds 0-2 must be open, so that nothing of ours lands on them. */
+static void sane_stdio(void)
+{
+	int fd;
+
+	do {
+		fd = open("/dev/null", O_RDWR);
+	} while (fd >= 0 && fd <= 2);
+	if (fd > 2)
+		close(fd);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts;
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct afs fs;
+	struct paths paths;
+	char mnt[PATH_MAX], err[512];
+	int ret = 1;
+
+	memset(&fs, 0, sizeof(fs));
+	memset(&paths, 0, sizeof(paths));
+	memset(&opts, 0, sizeof(opts));
+	sane_stdio();
+	config_defaults(&fs.cfg);
+
+	if (fuse_opt_parse(&args, &fs, NULL, opt_proc) != 0)
+		goto out_args;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out_args;
+	if (opts.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (opts.show_version) {
+		printf("agentbayfs %s\n", AGENTBAYFS_VERSION);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (!opts.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n       %s --help for the options\n", argv[0], argv[0]);
+		goto out_args;
+	}
+	fs.debug = opts.debug;
+	if (check_mountpoint(opts.mountpoint, mnt, sizeof(mnt)) < 0)
+		goto out_args;
+	if (prepare_store(&fs, mnt, &paths) < 0 || find_programs(&fs, &paths) < 0)
+		goto out_args;
+	int rc = afs_init_root(&fs, paths.store);
+	if (rc < 0) {
+		log_error("cannot open the store %s: %s", paths.store, strerror(-rc));
+		goto out_args;
+	}
+	raise_nofile();
+
+	fs.se = fuse_session_new(&args, &afs_ops, sizeof(afs_ops), &fs);
+	if (!fs.se)
+		goto out_root;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, mnt) != 0) {
+		log_error("cannot mount on %s: is /dev/fuse there (modprobe fuse), and fuse3 installed "
+			  "(apt-get install fuse3)?", mnt);
+		goto out_signals;
+	}
+	fuse_daemonize(opts.foreground);
+
+	/* Threads start only now: fuse_daemonize() forks. */
+	struct local_config lc = {
+		.sandbox = fs.cfg.sandbox,
+		.python = paths.have_python ? paths.python : NULL,
+		.node = paths.have_node ? paths.node : NULL,
+		.bwrap = paths.have_bwrap ? paths.bwrap : NULL,
+		.memory = fs.cfg.memory,
+		.max_file_size = fs.cfg.max_file_size,
+		.tmp_size = fs.cfg.tmp_size,
+		.max_procs = fs.cfg.max_procs,
+		.max_open_files = fs.cfg.max_open_files,
+		.slots = fs.cfg.jobs,
+		.drop_uid = geteuid() == 0,
+		.uid_base = LOCAL_UID_BASE,
+	};
+	fs.backend = local_backend_new(&lc, err, sizeof(err));
+	if (!fs.backend) {
+		log_error("%s", err);
+		goto out_unmount;
+	}
+	struct engine_config ec = {
+		.jobs = fs.cfg.jobs,
+		.timeout_s = fs.cfg.timeout_s,
+		.max_output = fs.cfg.max_output,
+		.max_script_size = fs.cfg.max_script_size,
+		.backend_name = "local",
+	};
+	fs.eng = engine_new(&ec, fs.backend, &afs_hooks, &fs);
+	if (!fs.eng) {
+		log_error("out of memory");
+		goto out_backend;
+	}
+	if (opts.foreground)
+		log_info("mounted %s on %s (backend local, %s)", paths.store, mnt,
+			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
+
+	if (opts.singlethread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		if (!loop_cfg) {
+			log_error("out of memory");
+			goto out_engine;
+		}
+		fuse_loop_cfg_set_clone_fd(loop_cfg, opts.clone_fd);
+		fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
+		if (opts.max_threads > 0 && opts.max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
+		ret = fuse_session_loop_mt(fs.se, loop_cfg);
+	}
+	/* A signal or an unmount ends the loop: both are a clean stop. */
+	ret = ret < 0 ? 1 : 0;
+
+out_engine:
+	fuse_session_unmount(fs.se);
+	engine_shutdown(fs.eng);
+	fs.backend->ops->destroy(fs.backend);
+	fs.backend = NULL;
+	afs_free(&fs);
+	engine_free(fs.eng);
+	fs.eng = NULL;
+	goto out_signals;
+out_backend:
+	fs.backend->ops->destroy(fs.backend);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_root:
+	afs_free(&fs);
+out_args:
+	if (loop_cfg)
+		fuse_loop_cfg_destroy(loop_cfg);
+	free(opts.mountpoint);
+	fuse_opt_free_args(&args);
+	config_free(&fs.cfg);
+	return ret;
+}

@@ -1,0 +1,226 @@
+/* options: see options.h */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void config_defaults(struct config *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof(*c));
+	c->backend = BACKEND_LOCAL;
+	c->sandbox = SANDBOX_BWRAP;
+	c->timeout_s = 60;
+	c->max_output = 16u << 20;
+	c->memory = 2ull << 30;
+	c->max_procs = 64;
+	c->max_file_size = 64u << 20;
+	c->max_open_files = 256;
+	c->tmp_size = 64u << 20;
+	c->max_script_size = 1u << 20;
+	c->jobs = n > 0 ? (unsigned)n : 1;
+}
+
+void config_free(struct config *c)
+{
+	free(c->store);
+	free(c->python);
+	free(c->node);
+	free(c->bwrap);
+	memset(c, 0, sizeof(*c));
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mul = 1ull << 10; end++; break;
+	case 'M': mul = 1ull << 20; end++; break;
+	case 'G': mul = 1ull << 30; end++; break;
+	case 'T': mul = 1ull << 40; end++; break;
+	default: return -1;
+	}
+	if (mul > 1 && (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0))
+		end += strlen(end);
+	if (*end)
+		return -1;
+	if (v > UINT64_MAX / mul)
+		return -1;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int parse_seconds(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+	unsigned long mul = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno)
+		return -1;
+	if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (*end && strcmp(end, "s") != 0)
+		return -1;
+	if (v == 0 || v > UINT_MAX / mul || v * mul > 7 * 24 * 3600)
+		return -1;
+	*out = (unsigned)(v * mul);
+	return 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+#define BAD(...) do { snprintf(err, errsz, __VA_ARGS__); return -1; } while (0)
+
+int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
+{
+	const char *eq = strchr(opt, '=');
+	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
+	const char *v = eq ? eq + 1 : NULL;
+	char key[32];
+
+	if (klen >= sizeof(key))
+		return 0;
+	memcpy(key, opt, klen);
+	key[klen] = '\0';
+
+#define NEED_VALUE() do { if (!v || !*v) BAD("option '%s' needs a value: -o %s=...", key, key); } while (0)
+	if (strcmp(key, "store") == 0) {
+		NEED_VALUE();
+		if (set_str(&c->store, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "backend") == 0) {
+		NEED_VALUE();
+		if (strcmp(v, "local") == 0)
+			c->backend = BACKEND_LOCAL;
+		else if (strcmp(v, "agentbay") == 0 || strcmp(v, "auto") == 0)
+			BAD("backend '%s' is not available in this build; use -o backend=local", v);
+		else
+			BAD("unknown backend '%s': use -o backend=local", v);
+	} else if (strcmp(key, "sandbox") == 0) {
+		NEED_VALUE();
+		if (strcmp(v, "bwrap") == 0)
+			c->sandbox = SANDBOX_BWRAP;
+		else if (strcmp(v, "none") == 0)
+			c->sandbox = SANDBOX_NONE;
+		else
+			BAD("unknown sandbox '%s': use -o sandbox=bwrap or -o sandbox=none", v);
+	} else if (strcmp(key, "python") == 0 || strcmp(key, "node") == 0 || strcmp(key, "bwrap") == 0) {
+		NEED_VALUE();
+		if (v[0] != '/')
+			BAD("-o %s= needs an absolute path, not '%s'", key, v);
+		char **dst = key[0] == 'p' ? &c->python : key[0] == 'n' ? &c->node : &c->bwrap;
+		if (set_str(dst, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "timeout") == 0) {
+		NEED_VALUE();
+		if (parse_seconds(v, &c->timeout_s) < 0)
+			BAD("bad timeout '%s': give seconds from 1 to 604800 (e.g. 60, 90s, 5m)", v);
+	} else if (strcmp(key, "jobs") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 1, 1024, &c->jobs) < 0)
+			BAD("bad jobs '%s': give a number of parallel runs from 1 to 1024", v);
+	} else if (strcmp(key, "max_procs") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 1, 65536, &c->max_procs) < 0)
+			BAD("bad max_procs '%s': give a number from 1 to 65536", v);
+	} else if (strcmp(key, "max_open_files") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 16, 1048576, &c->max_open_files) < 0)
+			BAD("bad max_open_files '%s': give a number from 16 to 1048576", v);
+	} else if (strcmp(key, "max_output") == 0 || strcmp(key, "memory") == 0 ||
+		   strcmp(key, "max_file_size") == 0 || strcmp(key, "tmp_size") == 0 ||
+		   strcmp(key, "max_script_size") == 0) {
+		uint64_t n;
+		NEED_VALUE();
+		if (parse_size(v, &n) < 0)
+			BAD("bad size '%s' for -o %s: give bytes, optionally with K, M or G (e.g. 16M)", v, key);
+		if (strcmp(key, "memory") == 0) {
+			if (n != 0 && n < (16u << 20))
+				BAD("-o memory=%s is too small to start an interpreter: give at least 16M, or 0 for no limit", v);
+			c->memory = n;
+		} else if (n == 0) {
+			BAD("-o %s must be more than 0", key);
+		} else if (strcmp(key, "max_output") == 0) {
+			c->max_output = n;
+		} else if (strcmp(key, "max_file_size") == 0) {
+			c->max_file_size = n;
+		} else if (strcmp(key, "tmp_size") == 0) {
+			c->tmp_size = n;
+		} else {
+			c->max_script_size = n;
+		}
+	} else {
+		return 0;
+	}
+	return 1;
+#undef NEED_VALUE
+}
+
+const char *config_help(void)
+{
+	return
+"agentbayfs options:\n"
+"    -o store=DIR           where files and results are kept (default: one folder\n"
+"                           per mountpoint under $XDG_STATE_HOME/agentbayfs/)\n"
+"    -o backend=local       run scripts on this machine (the default)\n"
+"    -o sandbox=bwrap|none  isolate runs with bubblewrap (default), or not at all\n"
+"    -o python=PATH         Python interpreter (default /usr/bin/python3)\n"
+"    -o node=PATH           Node.js interpreter (default: node found on PATH)\n"
+"    -o bwrap=PATH          bubblewrap binary (default: bwrap found on PATH)\n"
+"    -o timeout=SECONDS     wall time limit per run (default 60)\n"
+"    -o max_output=BYTES    limit per output stream; more stops the run (default 16M)\n"
+"    -o memory=BYTES        address space per process, 0 for none (default 2G)\n"
+"    -o max_procs=N         processes per run (default 64)\n"
+"    -o max_file_size=BYTES largest file a run may write (default 64M)\n"
+"    -o max_open_files=N    open files per process (default 256)\n"
+"    -o tmp_size=BYTES      size of the run's private /tmp and work dir (default 64M)\n"
+"    -o max_script_size=BYTES  larger scripts are not run (default 1M)\n"
+"    -o jobs=N              runs at once (default: number of CPUs)\n";
+}

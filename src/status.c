@@ -1,0 +1,202 @@
+/* status: see status.h */
+#define _GNU_SOURCE
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void run_record_init(struct run_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->exit_code = -1;
+	snprintf(r->backend, sizeof(r->backend), "local");
+}
+
+void run_record_clear_error(struct run_record *r)
+{
+	free(r->error_name);
+	free(r->error_value);
+	r->error_name = r->error_value = NULL;
+}
+
+int run_record_set_error(struct run_record *r, const char *name, const char *value)
+{
+	char *n = NULL, *v = NULL;
+
+	if (name) {
+		n = strdup(name);
+		v = strdup(value ? value : "");
+		if (!n || !v) {
+			free(n);
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	run_record_clear_error(r);
+	r->error_name = n;
+	r->error_value = v;
+	return 0;
+}
+
+void format_rfc3339(int64_t ms, char *buf, size_t bufsz)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, bufsz, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+int64_t parse_rfc3339(const char *s)
+{
+	struct tm tm;
+	int ms = 0;
+	const char *p;
+
+	if (!s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				ms = ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	if (*p != 'Z' || p[1] != '\0')
+		return -1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static cJSON *time_or_null(int64_t ms)
+{
+	char buf[40];
+
+	if (ms <= 0)
+		return cJSON_CreateNull();
+	format_rfc3339(ms, buf, sizeof(buf));
+	return cJSON_CreateString(buf);
+}
+
+char *status_render(const struct run_record *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL, *out = NULL;
+	int64_t duration = -1;
+
+	if (!o)
+		return NULL;
+	if (r->started_at_ms > 0 && r->finished_at_ms >= r->started_at_ms)
+		duration = r->finished_at_ms - r->started_at_ms;
+
+	cJSON_AddStringToObject(o, "script", r->script);
+	cJSON_AddStringToObject(o, "language", lang_name(r->lang));
+	cJSON_AddStringToObject(o, "backend", r->backend);
+	cJSON_AddNumberToObject(o, "run", (double)r->run);
+	cJSON_AddStringToObject(o, "state", run_state_name(r->state));
+	if (r->exit_code >= 0)
+		cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+	else
+		cJSON_AddNullToObject(o, "exit_code");
+	if (r->signal > 0)
+		cJSON_AddNumberToObject(o, "signal", r->signal);
+	else
+		cJSON_AddNullToObject(o, "signal");
+	cJSON_AddItemToObject(o, "saved_at", time_or_null(r->saved_at_ms));
+	cJSON_AddItemToObject(o, "started_at", time_or_null(r->started_at_ms));
+	cJSON_AddItemToObject(o, "finished_at", time_or_null(r->finished_at_ms));
+	if (duration >= 0)
+		cJSON_AddNumberToObject(o, "duration_ms", (double)duration);
+	else
+		cJSON_AddNullToObject(o, "duration_ms");
+	cJSON_AddNumberToObject(o, "stdout_bytes", (double)r->stdout_bytes);
+	cJSON_AddNumberToObject(o, "stderr_bytes", (double)r->stderr_bytes);
+	cJSON_AddBoolToObject(o, "truncated", r->truncated);
+	if (r->error_name) {
+		cJSON *e = cJSON_AddObjectToObject(o, "error");
+		if (e) {
+			cJSON_AddStringToObject(e, "name", r->error_name);
+			cJSON_AddStringToObject(e, "value", r->error_value ? r->error_value : "");
+		}
+	} else {
+		cJSON_AddNullToObject(o, "error");
+	}
+	text = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (!text)
+		return NULL;
+	if (asprintf(&out, "%s\n", text) < 0)
+		out = NULL;
+	cJSON_free(text);
+	return out;
+}
+
+static int64_t get_time(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	int64_t ms = cJSON_IsString(v) ? parse_rfc3339(v->valuestring) : -1;
+	return ms > 0 ? ms : 0;
+}
+
+static double get_num(const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+int status_parse(const char *text, size_t len, struct run_record *r)
+{
+	cJSON *o = cJSON_ParseWithLength(text, len);
+	const cJSON *script, *state, *err, *backend;
+	int rc = -EINVAL;
+
+	if (!cJSON_IsObject(o))
+		goto out;
+	script = cJSON_GetObjectItemCaseSensitive(o, "script");
+	state = cJSON_GetObjectItemCaseSensitive(o, "state");
+	if (!cJSON_IsString(script) || !cJSON_IsString(state) ||
+	    strlen(script->valuestring) >= sizeof(r->script))
+		goto out;
+	snprintf(r->script, sizeof(r->script), "%s", script->valuestring);
+	r->state = run_state_from_name(state->valuestring);
+	r->lang = lang_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "language")));
+	backend = cJSON_GetObjectItemCaseSensitive(o, "backend");
+	if (cJSON_IsString(backend) && strlen(backend->valuestring) < sizeof(r->backend))
+		snprintf(r->backend, sizeof(r->backend), "%s", backend->valuestring);
+	double run = get_num(o, "run", 0);
+	r->run = run > 0 ? (uint64_t)run : 0;
+	r->exit_code = (int)get_num(o, "exit_code", -1);
+	r->signal = (int)get_num(o, "signal", 0);
+	r->saved_at_ms = get_time(o, "saved_at");
+	r->started_at_ms = get_time(o, "started_at");
+	r->finished_at_ms = get_time(o, "finished_at");
+	double ob = get_num(o, "stdout_bytes", 0), eb = get_num(o, "stderr_bytes", 0);
+	r->stdout_bytes = ob > 0 ? (uint64_t)ob : 0;
+	r->stderr_bytes = eb > 0 ? (uint64_t)eb : 0;
+	r->truncated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "truncated"));
+	err = cJSON_GetObjectItemCaseSensitive(o, "error");
+	if (cJSON_IsObject(err)) {
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "name"));
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "value"));
+		if (run_record_set_error(r, n ? n : "Error", v) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	} else {
+		run_record_clear_error(r);
+	}
+	rc = 0;
+out:
+	cJSON_Delete(o);
+	return rc;
+}
