@@ -1381,6 +1381,7 @@ void afs_free(struct afs *fs)
 		}
 	}
 	free(fs->nodes.buckets);
+	memset(&fs->nodes, 0, sizeof(fs->nodes));
 	while (fs->graveyard) {
 		struct node *n = fs->graveyard;
 		fs->graveyard = n->hnext;

@@ -64,6 +64,7 @@ struct run_handle {
 	bool draining;
 	int wstatus;
 	int spawn_errno;
+	int spawn_stage;             /* where the child failed: enum spawn_stage */
 	char *tmpdir;                /* without a sandbox: the private work dir */
 	char *rep;
 	size_t rep_len;
@@ -256,11 +257,15 @@ static int build_env(struct run_handle *r, const char *workdir, struct strvec *v
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_fail(int repfd, int err)
+enum spawn_stage { STAGE_SETUP = 1, STAGE_EXEC = 2 };
+
+static void child_fail(int repfd, int err, enum spawn_stage stage)
 {
-	char msg[64] = "{\"event\":\"spawn_error\",\"errno\":";
+	char msg[96] = "{\"event\":\"spawn_error\",\"stage\":0,\"errno\":";
 	size_t n = strlen(msg);
 	char digits[12];
+
+	msg[strlen("{\"event\":\"spawn_error\",\"stage\":")] = (char)('0' + stage);
 	int d = 0;
 
 	if (err <= 0)
@@ -295,14 +300,14 @@ static void child(struct local_backend *lb, struct run_handle *r, int fds[5], ch
 	for (int i = 0; i < 5; i++) {
 		hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
 		if (hi[i] < 0)
-			child_fail(fds[3], errno);
+			child_fail(fds[3], errno, STAGE_SETUP);
 	}
 	for (int i = 0; i < 5; i++)
 		if (dup2(hi[i], i) < 0)
-			child_fail(hi[3], errno);
+			child_fail(hi[3], errno, STAGE_SETUP);
 	syscall(SYS_close_range, 5u, ~0u, 0u);
 	if (setsid() < 0)
-		child_fail(3, errno);
+		child_fail(3, errno, STAGE_SETUP);
 	set_limit(RLIMIT_CORE, 0);
 	set_limit(RLIMIT_NOFILE, lb->cfg.max_open_files);
 	set_limit(RLIMIT_FSIZE, lb->cfg.max_file_size);
@@ -314,16 +319,16 @@ static void child(struct local_backend *lb, struct run_handle *r, int fds[5], ch
 		/* bwrap's two processes come on top of the script's own. */
 		set_limit(RLIMIT_NPROC, lb->cfg.max_procs + 3);
 		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			child_fail(3, errno);
+			child_fail(3, errno, STAGE_SETUP);
 	}
 	/* After the uid change, which clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
 	if (chdir_to && chdir(chdir_to) < 0)
-		child_fail(3, errno);
+		child_fail(3, errno, STAGE_SETUP);
 	execve(argv[0], argv, envp);
-	child_fail(3, errno);
+	child_fail(3, errno, STAGE_EXEC);
 }
 
 static int make_pipe(int p[2])
@@ -520,8 +525,11 @@ static void parse_report(struct run_handle *r, struct exec_result *res, bool *st
 				*exit_event = c->valueint;
 		} else if (ev && strcmp(ev, "spawn_error") == 0) {
 			const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "errno");
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stage");
 			if (cJSON_IsNumber(c))
 				r->spawn_errno = c->valueint;
+			if (cJSON_IsNumber(st))
+				r->spawn_stage = st->valueint;
 		}
 		cJSON_Delete(o);
 		line = nl ? nl + 1 : end;
@@ -569,19 +577,21 @@ static void build_result(struct local_backend *lb, struct run_handle *r, struct 
 		return;
 	}
 	if (r->pid < 0 || r->spawn_errno) {
-		if (r->spawn_errno == ENOENT || r->spawn_errno == EACCES || !(r->lang == LANG_PYTHON ? lb->python : lb->node)) {
-			if (lb->cfg.sandbox == SANDBOX_BWRAP && r->pid >= 0 && lb->bwrap && access(lb->bwrap, X_OK) != 0) {
-				res->state = RS_FAILED;
-				set_errorf(res, "SandboxError", "%s cannot be run (%s); install bubblewrap", lb->bwrap,
-					   strerror(r->spawn_errno));
-				return;
-			}
-			interpreter_missing(lb, r, res);
-			return;
-		}
+		bool missing = r->spawn_errno == ENOENT || r->spawn_errno == EACCES || r->spawn_errno == ENOEXEC;
 		res->state = RS_FAILED;
-		set_errorf(res, "SandboxError", "the run could not be started: %s; check the daemon's log",
-			   strerror(r->spawn_errno));
+		if (r->pid < 0 && missing) {
+			/* The interpreter failed our check before the fork. */
+			interpreter_missing(lb, r, res);
+		} else if (r->spawn_stage == STAGE_EXEC && missing && lb->cfg.sandbox == SANDBOX_BWRAP) {
+			set_errorf(res, "SandboxError", "%s cannot be run (%s); install bubblewrap "
+				   "(apt-get install bubblewrap) or mount with -o sandbox=none",
+				   lb->bwrap, strerror(r->spawn_errno));
+		} else if (r->spawn_stage == STAGE_EXEC && missing) {
+			interpreter_missing(lb, r, res);
+		} else {
+			set_errorf(res, "SandboxError", "the run could not be set up: %s; check the daemon's log",
+				   strerror(r->spawn_errno));
+		}
 		return;
 	}
 	if (WIFEXITED(r->wstatus))

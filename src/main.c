@@ -293,8 +293,9 @@ int main(int argc, char *argv[])
 	/* Threads start only now: fuse_daemonize() forks. */
 	struct local_config lc = {
 		.sandbox = fs.cfg.sandbox,
-		.python = paths.have_python ? paths.python : NULL,
-		.node = paths.have_node ? paths.node : NULL,
+		.python = paths.have_python ? paths.python : fs.cfg.python,
+		/* A path that was given but does not work is still named in errors. */
+		.node = paths.have_node ? paths.node : fs.cfg.node,
 		.bwrap = paths.have_bwrap ? paths.bwrap : NULL,
 		.memory = fs.cfg.memory,
 		.max_file_size = fs.cfg.max_file_size,
@@ -302,7 +303,8 @@ int main(int argc, char *argv[])
 		.max_procs = fs.cfg.max_procs,
 		.max_open_files = fs.cfg.max_open_files,
 		.slots = fs.cfg.jobs,
-		.drop_uid = geteuid() == 0,
+		/* Without a sandbox a script runs as the daemon's user, in a private directory. */
+		.drop_uid = geteuid() == 0 && fs.cfg.sandbox == SANDBOX_BWRAP,
 		.uid_base = LOCAL_UID_BASE,
 	};
 	fs.backend = local_backend_new(&lc, err, sizeof(err));
@@ -335,7 +337,9 @@ int main(int argc, char *argv[])
 			goto out_engine;
 		}
 		fuse_loop_cfg_set_clone_fd(loop_cfg, opts.clone_fd);
-		fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
+		/* -1 means "keep idle threads": 3.14 warns when handed that. */
+		if (opts.max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
 		if (opts.max_threads > 0 && opts.max_threads <= 100000)
 			fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
 		ret = fuse_session_loop_mt(fs.se, loop_cfg);
@@ -352,6 +356,7 @@ out_engine:
 	engine_free(fs.eng);
 	fs.eng = NULL;
 	goto out_signals;
+	/* Only the paths that fail before the loop fall through from here. */
 out_backend:
 	fs.backend->ops->destroy(fs.backend);
 out_unmount:
