@@ -736,14 +736,16 @@ static void afs_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	fuse_reply_err(req, 0);
 }
 
-/* Removes the meta folder of a directory the user emptied, if it holds no
- * result anymore (only leftovers of interrupted writes). */
-static void drop_empty_meta(int parentfd)
+/* A directory whose only entry is its meta folder, holding no result (only
+ * leftovers of interrupted writes), looks empty in the mount: remove the meta
+ * folder so that rmdir can go on. Anything else is left alone. */
+static void drop_empty_meta(int parentfd, const char *name)
 {
-	int fd = openat(parentfd, NAMES_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int mfd = -1;
+	DIR *d = NULL, *m = NULL;
 	struct dirent *de;
-	bool only_tmp = true;
+	bool empty = true;
 
 	if (fd < 0)
 		return;
@@ -752,16 +754,26 @@ static void drop_empty_meta(int parentfd)
 		close(fd);
 		return;
 	}
-	while ((de = readdir(d)) != NULL)
+	while (empty && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && !name_is_reserved(de->d_name))
+			empty = false;
+	if (empty)
+		mfd = openat(dirfd(d), NAMES_META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	m = mfd >= 0 ? fdopendir(mfd) : NULL;
+	if (mfd >= 0 && !m)
+		close(mfd);
+	while (m && empty && (de = readdir(m)) != NULL)
 		if (de->d_name[0] != '.')
-			only_tmp = false;
-	if (only_tmp) {
-		rewinddir(d);
-		while ((de = readdir(d)) != NULL)
+			empty = false;
+	if (m && empty) {
+		rewinddir(m);
+		while ((de = readdir(m)) != NULL)
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dirfd(d), de->d_name, 0);
-		unlinkat(parentfd, NAMES_META_DIR, AT_REMOVEDIR);
+				unlinkat(dirfd(m), de->d_name, 0);
+		unlinkat(dirfd(d), NAMES_META_DIR, AT_REMOVEDIR);
 	}
+	if (m)
+		closedir(m);
 	closedir(d);
 }
 
@@ -776,11 +788,7 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 		int err = errno;
 		if (err != ENOTEMPTY && err != EEXIST)
 			return (void)fuse_reply_err(req, err);
-		int dfd = openat(parent->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd >= 0) {
-			drop_empty_meta(dfd);
-			close(dfd);
-		}
+		drop_empty_meta(parent->fd, name);
 		if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0)
 			return (void)fuse_reply_err(req, errno);
 	}

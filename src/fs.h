@@ -27,7 +27,6 @@ struct node_table {
 
 struct afs {
 	struct config cfg;
-	bool debug;
 	struct engine *eng;
 	struct backend *backend;
 	struct fuse_session *se;

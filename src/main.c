@@ -251,7 +251,7 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_args;
 	if (opts.show_help) {
-		usage(argv[0]);
+		usage("agentbayfs");
 		ret = 0;
 		goto out_args;
 	}
@@ -266,7 +266,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n       %s --help for the options\n", argv[0], argv[0]);
 		goto out_args;
 	}
-	fs.debug = opts.debug;
 	if (check_mountpoint(opts.mountpoint, mnt, sizeof(mnt)) < 0)
 		goto out_args;
 	if (prepare_store(&fs, mnt, &paths) < 0 || find_programs(&fs, &paths) < 0)
