@@ -119,8 +119,9 @@ char *exec_error_render(const struct exec_result *r)
 	 * multi-line value goes below it, before the traceback. */
 	const char *v = r->error.value ? r->error.value : "";
 	const char *nl = strchr(v, '\n');
-	fprintf(f, "%s: %.*s\n", r->error.name ? r->error.name : "Error",
-		(int)(nl ? (size_t)(nl - v) : strlen(v)), v);
+	int first = (int)(nl ? (size_t)(nl - v) : strlen(v));
+	/* As Python prints it: "MemoryError" alone when there is no message. */
+	fprintf(f, "%s%s%.*s\n", r->error.name ? r->error.name : "Error", first ? ": " : "", first, v);
 	if (nl && nl[1])
 		fprintf(f, "%s%s", nl + 1, nl[strlen(nl) - 1] == '\n' ? "" : "\n");
 	const char *tb = r->error.traceback;

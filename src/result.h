@@ -69,7 +69,8 @@ int exec_result_set_error(struct exec_result *r, const char *name, const char *v
 int exec_result_add(struct exec_result *r, struct mime_entry *entries, size_t n, bool is_main);
 
 /* The text of the ".error" file: empty without error; else "Name: value\n"
- * then the traceback (newline-terminated). Returns a malloc'd string. */
+ * ("Name\n" when the value is empty) then the traceback, newline-terminated.
+ * Returns a malloc'd string. */
 char *exec_error_render(const struct exec_result *r);
 
 /* Human name of a signal number ("SIGKILL"), or "signal N". */

@@ -22,7 +22,7 @@ def need(binary):
 
 def editor_env():
     env = dict(os.environ)
-    env.update(TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8", HOME=env.get("HOME", "/root"))
+    env.update(TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8")
     env.pop("EDITOR", None)
     env.pop("VISUAL", None)
     return env
