@@ -53,29 +53,59 @@ void format_rfc3339(int64_t ms, char *buf, size_t bufsz)
 	snprintf(buf, bufsz, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
+/* Reads N digits at S into *out; false unless all N are digits. */
+static bool digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
 int64_t parse_rfc3339(const char *s)
 {
-	struct tm tm;
-	int ms = 0;
+	struct tm tm, back;
+	int year, mon, day, hour, min, sec, ms = 0;
 	const char *p;
+	time_t t;
 
-	if (!s)
+	/* Exactly YYYY-MM-DDTHH:MM:SS[.fff...]Z */
+	if (!s || strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) ||
+	    s[7] != '-' || !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
+	    s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
+	p = s + 19;
 	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
+		int n = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, n++)
+			if (n < 3)
 				ms = ms * 10 + (*p - '0');
-		for (; digits < 3; digits++)
+		if (n == 0)
+			return -1;
+		for (; n < 3; n++)
 			ms *= 10;
 	}
 	if (*p != 'Z' || p[1] != '\0')
 		return -1;
-	return (int64_t)timegm(&tm) * 1000 + ms;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* A date that does not exist (Feb 30) comes back as another one
+	 * (timegm normalises tm itself, so compare with the fields read). */
+	if (!gmtime_r(&t, &back) || back.tm_year != year - 1900 || back.tm_mon != mon - 1 ||
+	    back.tm_mday != day || back.tm_hour != hour || back.tm_min != min || back.tm_sec != sec)
+		return -1;
+	return (int64_t)t * 1000 + ms;
 }
 
 static cJSON *time_or_null(int64_t ms)
