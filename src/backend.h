@@ -26,6 +26,7 @@ struct run_request {
 	size_t code_len;
 	unsigned timeout_s;
 	const char *workspace;    /* directory of the script inside the mount ("/" or "/sub") */
+	uint64_t workspace_id;    /* stable while the directory lives; never reused */
 };
 
 /* Why the engine cancels a run; the backend reports it back in the result. */
@@ -51,6 +52,9 @@ struct backend_ops {
 	 * (or as the reason implies). Safe on a run that already ended but whose
 	 * end event has not been delivered yet. */
 	void (*cancel)(struct backend *b, struct run_handle *h, enum cancel_reason why);
+	/* The directory WORKSPACE_ID is gone (rmdir): whatever the backend keeps
+	 * for it (a cloud session) can go. Optional. */
+	void (*release_workspace)(struct backend *b, uint64_t workspace_id);
 	/* Stops every run, waits for their end events, frees the backend. */
 	void (*destroy)(struct backend *b);
 };

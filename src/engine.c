@@ -44,6 +44,7 @@ struct engine {
 	bool stopping;
 	struct workspace **ws;
 	size_t n_ws, cap_ws;
+	uint64_t next_ws_id;
 };
 
 static void schedule(struct engine *e);
@@ -229,6 +230,7 @@ struct workspace *engine_workspace_new(struct engine *e, int store_fd, const cha
 		return NULL;
 	ws->eng = e;
 	ws->meta_fd = -1;
+	ws->id = ++e->next_ws_id;
 	ws->store_fd = fcntl(store_fd, F_DUPFD_CLOEXEC, 3);
 	ws->path = strdup(path ? path : "/");
 	if (ws->store_fd < 0 || !ws->path)
@@ -249,6 +251,14 @@ fail:
 	free(ws->path);
 	free(ws);
 	return NULL;
+}
+
+void engine_workspace_removed(struct workspace *ws)
+{
+	struct backend *b = ws->eng->backend;
+
+	if (b->ops->release_workspace)
+		b->ops->release_workspace(b, ws->id);
 }
 
 static bool any_result_on_disk(struct workspace *ws, const char *stem)
@@ -432,6 +442,8 @@ static void finalize(struct record *rec, const struct exec_result *res)
 		run_record_set_error(&rec->rr, res->error.name, res->error.value);
 	else
 		run_record_clear_error(&rec->rr);
+	if (run_record_set_results(&rec->rr, res) < 0)
+		log_error("out of memory keeping the results of %s", rec->stem);
 	free(rec->error_text);
 	rec->error_text = exec_error_render(res);
 	close_outputs(rec);
@@ -473,7 +485,8 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 	rec->rr.started_at_ms = rec->rr.finished_at_ms = 0;
 	rec->rr.stdout_bytes = rec->rr.stderr_bytes = 0;
 	rec->rr.truncated = false;
-	run_record_clear_error(&rec->rr);
+	rec->rr.execution_count = -1;
+	run_record_free(&rec->rr);
 	free(rec->error_text);
 	rec->error_text = NULL;
 	fd = fresh_output(rec, RK_OUT);
@@ -606,7 +619,7 @@ void engine_script_removed(struct workspace *ws, const char *script)
 		file_name(name, sizeof(name), rec, (enum result_kind)k);
 		unlinkat(dir, name, 0);
 	}
-	run_record_clear_error(&rec->rr);
+	run_record_free(&rec->rr);
 	run_record_init(&rec->rr);
 	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
 	free(rec->error_text);
@@ -711,6 +724,7 @@ static void schedule(struct engine *e)
 			.code_len = j->code_len,
 			.timeout_s = e->cfg.timeout_s,
 			.workspace = rec->ws->path,
+			.workspace_id = rec->ws->id,
 		};
 		j->state = JOB_RUNNING;
 		rec->rr.state = RS_RUNNING;
@@ -774,7 +788,7 @@ void engine_free(struct engine *e)
 		while (rec) {
 			struct record *next = rec->next;
 			close_outputs(rec);
-			run_record_clear_error(&rec->rr);
+			run_record_free(&rec->rr);
 			free(rec->error_text);
 			free(rec->stem);
 			free(rec);

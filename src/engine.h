@@ -32,6 +32,7 @@ struct workspace {
 	int meta_fd;             /* O_PATH fd of its ".agentbayfs" folder, or -1 */
 	struct record *records;
 	char *path;              /* in the mount, for the backend ("/", "/sub") */
+	uint64_t id;             /* for the backend: never reused */
 };
 
 struct record {
@@ -68,6 +69,9 @@ void engine_free(struct engine *e);
 
 /* A workspace for a store directory (STORE_FD is dup'ed). NULL on ENOMEM. */
 struct workspace *engine_workspace_new(struct engine *e, int store_fd, const char *path);
+
+/* The directory of WS was removed: the backend may drop what it kept for it. */
+void engine_workspace_removed(struct workspace *ws);
 
 /* The record of STEM in WS, loaded from the store on first use (a run that
  * was cut off by a crash is marked interrupted then). With CREATE false, NULL

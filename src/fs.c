@@ -784,6 +784,9 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
+	engine_lock(fs->eng);
+	struct node *dir = known_node(fs, parent, name);
+	engine_unlock(fs->eng);
 	if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0) {
 		int err = errno;
 		if (err != ENOTEMPTY && err != EEXIST)
@@ -792,6 +795,10 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 		if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0)
 			return (void)fuse_reply_err(req, errno);
 	}
+	engine_lock(fs->eng);
+	if (dir && dir->ws)
+		engine_workspace_removed(dir->ws);
+	engine_unlock(fs->eng);
 	fuse_reply_err(req, 0);
 }
 

@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentbay.h"
+#include "agentbay_http.h"
+#include "agentbay_proto.h"
 #include "fs.h"
 #include "local.h"
 #include "log.h"
@@ -24,6 +28,16 @@
 #ifndef AGENTBAYFS_VERSION
 #define AGENTBAYFS_VERSION "0.0.0"
 #endif
+
+/* What the agentbay backend is set up with. */
+struct agentbay_setup {
+	char *key;                   /* the API key; wiped at exit */
+	const char *key_source;      /* for the start message */
+	char base_url[1024];
+	char endpoint[1024];
+	long timeout_ms;
+	const char *region;
+};
 
 struct paths {
 	char store[PATH_MAX];
@@ -208,6 +222,137 @@ static int find_programs(struct afs *fs, struct paths *p)
 	return 0;
 }
 
+/* Reads the API key from PATH: the first line, trimmed. Refused when others
+ * may read the file. malloc'd, or NULL after an error message. */
+static char *read_key_file(const char *path)
+{
+	struct stat st;
+	char buf[1024];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0) {
+		log_error("cannot read the API key file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("the API key file %s is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_mode & 077) {
+		log_error("the API key file %s can be read by others (mode %04o): run 'chmod 600 %s' first",
+			  path, (unsigned)(st.st_mode & 07777), path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		log_error("cannot read the API key file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf[n] = '\0';
+	char *start = buf;
+	while (*start == ' ' || *start == '\t')
+		start++;
+	size_t len = strcspn(start, "\r\n");
+	while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+		len--;
+	char *key = len ? strndup(start, len) : NULL;
+	explicit_bzero(buf, sizeof(buf));
+	if (!len)
+		log_error("the API key file %s is empty", path);
+	return key;
+}
+
+/* Takes AGENTBAY_API_KEY out of the environment, wiping the original bytes
+ * too, so that /proc/PID/environ does not show it. */
+static char *take_env_key(void)
+{
+	extern char **environ;
+	const char *name = "AGENTBAY_API_KEY=";
+	size_t nl = strlen(name);
+	char *key = NULL;
+
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, name, nl) != 0)
+			continue;
+		if (!key && (*e)[nl])
+			key = strdup(*e + nl);
+		explicit_bzero(*e + nl, strlen(*e + nl));
+	}
+	unsetenv("AGENTBAY_API_KEY");
+	return key;
+}
+
+/* Picks the backend (auto: agentbay when a key is configured) and reads the
+ * AgentBay configuration. 0, or -1 after an error message. */
+static int choose_backend(struct afs *fs, struct agentbay_setup *ab)
+{
+	const char *v;
+
+	if (fs->cfg.api_key_file) {
+		ab->key = read_key_file(fs->cfg.api_key_file);
+		if (!ab->key)
+			return -1;
+		ab->key_source = "-o api_key_file";
+		free(take_env_key());
+	} else {
+		ab->key = take_env_key();
+		ab->key_source = "AGENTBAY_API_KEY";
+	}
+	if (fs->cfg.backend == BACKEND_AUTO)
+		fs->cfg.backend = ab->key ? BACKEND_AGENTBAY : BACKEND_LOCAL;
+	if (fs->cfg.backend == BACKEND_LOCAL)
+		return 0;
+	if (!ab->key) {
+		log_error("-o backend=agentbay needs an AgentBay API key: set AGENTBAY_API_KEY or give "
+			  "-o api_key_file=PATH");
+		return -1;
+	}
+	v = getenv("AGENTBAY_ENDPOINT");
+	snprintf(ab->endpoint, sizeof(ab->endpoint), "%s", v && *v ? v : AB_DEFAULT_ENDPOINT);
+	if (ab_base_url(ab->endpoint, ab->base_url, sizeof(ab->base_url)) < 0) {
+		log_error("bad AGENTBAY_ENDPOINT '%s': give a host name (%s) or an http(s):// URL",
+			  ab->endpoint, AB_DEFAULT_ENDPOINT);
+		return -1;
+	}
+	ab->timeout_ms = 60000;
+	v = getenv("AGENTBAY_TIMEOUT_MS");
+	if (v && *v) {
+		unsigned ms;
+		if (parse_uint(v, 100, 3600000, &ms) < 0) {
+			log_error("bad AGENTBAY_TIMEOUT_MS '%s': give milliseconds from 100 to 3600000", v);
+			return -1;
+		}
+		ab->timeout_ms = ms;
+	}
+	v = getenv("AGENTBAY_REGION_ID");
+	ab->region = v && *v ? v : NULL;
+	if (fs->cfg.timeout_s > AB_MAX_TIMEOUT_S) {
+		log_warn("-o timeout=%u is above AgentBay's gateway limit of %d s: runs are limited to %d s",
+			 fs->cfg.timeout_s, AB_MAX_TIMEOUT_S, AB_MAX_TIMEOUT_S);
+		fs->cfg.timeout_s = AB_MAX_TIMEOUT_S;
+	}
+	/* The cloud runs the sandboxes: more directories at once than cores. */
+	if (!fs->cfg.jobs_set)
+		fs->cfg.jobs = 16;
+	/* No core dump, no ptrace and no /proc/PID/environ or mem for others:
+	 * the key lives in this process. */
+	prctl(PR_SET_DUMPABLE, 0);
+	return 0;
+}
+
+static void free_setup(struct agentbay_setup *ab)
+{
+	if (ab->key) {
+		explicit_bzero(ab->key, strlen(ab->key));
+		free(ab->key);
+	}
+	ab->key = NULL;
+}
+
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -237,11 +382,13 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct afs fs;
 	struct paths paths;
+	struct agentbay_setup abs;
 	char mnt[PATH_MAX], err[512];
 	int ret = 1;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&paths, 0, sizeof(paths));
+	memset(&abs, 0, sizeof(abs));
 	memset(&opts, 0, sizeof(opts));
 	sane_stdio();
 	config_defaults(&fs.cfg);
@@ -268,7 +415,9 @@ int main(int argc, char *argv[])
 	}
 	if (check_mountpoint(opts.mountpoint, mnt, sizeof(mnt)) < 0)
 		goto out_args;
-	if (prepare_store(&fs, mnt, &paths) < 0 || find_programs(&fs, &paths) < 0)
+	if (choose_backend(&fs, &abs) < 0 || prepare_store(&fs, mnt, &paths) < 0)
+		goto out_args;
+	if (fs.cfg.backend == BACKEND_LOCAL && find_programs(&fs, &paths) < 0)
 		goto out_args;
 	int rc = afs_init_root(&fs, paths.store);
 	if (rc < 0) {
@@ -290,23 +439,41 @@ int main(int argc, char *argv[])
 	fuse_daemonize(opts.foreground);
 
 	/* Threads start only now: fuse_daemonize() forks. */
-	struct local_config lc = {
-		.sandbox = fs.cfg.sandbox,
-		.python = paths.have_python ? paths.python : fs.cfg.python,
-		/* A path that was given but does not work is still named in errors. */
-		.node = paths.have_node ? paths.node : fs.cfg.node,
-		.bwrap = paths.have_bwrap ? paths.bwrap : NULL,
-		.memory = fs.cfg.memory,
-		.max_file_size = fs.cfg.max_file_size,
-		.tmp_size = fs.cfg.tmp_size,
-		.max_procs = fs.cfg.max_procs,
-		.max_open_files = fs.cfg.max_open_files,
-		.slots = fs.cfg.jobs,
-		/* Without a sandbox a script runs as the daemon's user, in a private directory. */
-		.drop_uid = geteuid() == 0 && fs.cfg.sandbox == SANDBOX_BWRAP,
-		.uid_base = LOCAL_UID_BASE,
-	};
-	fs.backend = local_backend_new(&lc, err, sizeof(err));
+	if (fs.cfg.backend == BACKEND_AGENTBAY) {
+		struct ab_config ac = {
+			.api_key = abs.key,
+			.base_url = abs.base_url,
+			.endpoint = abs.endpoint,
+			.timeout_ms = abs.timeout_ms,
+			.region_id = abs.region,
+			.image = fs.cfg.image ? fs.cfg.image : "code_latest",
+			.session_idle_s = fs.cfg.session_idle_s,
+		};
+		if (ab_http_global_init() < 0) {
+			log_error("cannot set up libcurl");
+			goto out_unmount;
+		}
+		fs.backend = agentbay_backend_new(&ac, err, sizeof(err));
+		free_setup(&abs);
+	} else {
+		struct local_config lc = {
+			.sandbox = fs.cfg.sandbox,
+			.python = paths.have_python ? paths.python : fs.cfg.python,
+			/* A path that was given but does not work is still named in errors. */
+			.node = paths.have_node ? paths.node : fs.cfg.node,
+			.bwrap = paths.have_bwrap ? paths.bwrap : NULL,
+			.memory = fs.cfg.memory,
+			.max_file_size = fs.cfg.max_file_size,
+			.tmp_size = fs.cfg.tmp_size,
+			.max_procs = fs.cfg.max_procs,
+			.max_open_files = fs.cfg.max_open_files,
+			.slots = fs.cfg.jobs,
+			/* Without a sandbox a script runs as the daemon's user, in a private directory. */
+			.drop_uid = geteuid() == 0 && fs.cfg.sandbox == SANDBOX_BWRAP,
+			.uid_base = LOCAL_UID_BASE,
+		};
+		fs.backend = local_backend_new(&lc, err, sizeof(err));
+	}
 	if (!fs.backend) {
 		log_error("%s", err);
 		goto out_unmount;
@@ -316,16 +483,20 @@ int main(int argc, char *argv[])
 		.timeout_s = fs.cfg.timeout_s,
 		.max_output = fs.cfg.max_output,
 		.max_script_size = fs.cfg.max_script_size,
-		.backend_name = "local",
+		.backend_name = fs.backend->ops->name,
 	};
 	fs.eng = engine_new(&ec, fs.backend, &afs_hooks, &fs);
 	if (!fs.eng) {
 		log_error("out of memory");
 		goto out_backend;
 	}
-	if (opts.foreground)
-		log_info("mounted %s on %s (backend local, %s)", paths.store, mnt,
-			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
+	if (opts.foreground && fs.cfg.backend == BACKEND_AGENTBAY)
+		log_info("mounted %s on %s (backend agentbay at %s, key from %s)", paths.store, mnt,
+			 abs.endpoint, abs.key_source);
+	else if (opts.foreground)
+		log_info("mounted %s on %s (backend local, %s%s)", paths.store, mnt,
+			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox",
+			 abs.key_source && !abs.key && !fs.cfg.api_key_file ? "; no AgentBay API key is set" : "");
 
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
@@ -371,6 +542,9 @@ out_args:
 		fuse_loop_cfg_destroy(loop_cfg);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
+	if (fs.cfg.backend == BACKEND_AGENTBAY)
+		ab_http_global_cleanup();
 	config_free(&fs.cfg);
+	free_setup(&abs);
 	return ret;
 }

@@ -15,7 +15,8 @@ void config_defaults(struct config *c)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(c, 0, sizeof(*c));
-	c->backend = BACKEND_LOCAL;
+	c->backend = BACKEND_AUTO;
+	c->session_idle_s = 600;
 	c->sandbox = SANDBOX_BWRAP;
 	c->timeout_s = 60;
 	c->max_output = 16u << 20;
@@ -34,6 +35,8 @@ void config_free(struct config *c)
 	free(c->python);
 	free(c->node);
 	free(c->bwrap);
+	free(c->image);
+	free(c->api_key_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -139,10 +142,27 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		NEED_VALUE();
 		if (strcmp(v, "local") == 0)
 			c->backend = BACKEND_LOCAL;
-		else if (strcmp(v, "agentbay") == 0 || strcmp(v, "auto") == 0)
-			BAD("backend '%s' is not available in this build; use -o backend=local", v);
+		else if (strcmp(v, "agentbay") == 0)
+			c->backend = BACKEND_AGENTBAY;
+		else if (strcmp(v, "auto") == 0)
+			c->backend = BACKEND_AUTO;
 		else
-			BAD("unknown backend '%s': use -o backend=local", v);
+			BAD("unknown backend '%s': use -o backend=local, agentbay or auto", v);
+	} else if (strcmp(key, "image") == 0) {
+		NEED_VALUE();
+		for (const char *p = v; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("_-.:", *p))
+				BAD("bad image '%s': an AgentBay image id is letters, digits and _-.: (e.g. code_latest)", v);
+		if (set_str(&c->image, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "api_key_file") == 0) {
+		NEED_VALUE();
+		if (set_str(&c->api_key_file, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "session_idle") == 0) {
+		NEED_VALUE();
+		if (parse_seconds(v, &c->session_idle_s) < 0)
+			BAD("bad session_idle '%s': give seconds from 1 to 604800 (e.g. 600, 10m)", v);
 	} else if (strcmp(key, "sandbox") == 0) {
 		NEED_VALUE();
 		if (strcmp(v, "bwrap") == 0)
@@ -166,6 +186,7 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		NEED_VALUE();
 		if (parse_uint(v, 1, 1024, &c->jobs) < 0)
 			BAD("bad jobs '%s': give a number of parallel runs from 1 to 1024", v);
+		c->jobs_set = true;
 	} else if (strcmp(key, "max_procs") == 0) {
 		NEED_VALUE();
 		if (parse_uint(v, 1, 65536, &c->max_procs) < 0)
@@ -209,7 +230,9 @@ const char *config_help(void)
 "agentbayfs options:\n"
 "    -o store=DIR           where files and results are kept (default: one folder\n"
 "                           per mountpoint under $XDG_STATE_HOME/agentbayfs/)\n"
-"    -o backend=local       run scripts on this machine (the default)\n"
+"    -o backend=auto|local|agentbay  where scripts run: locally, in AgentBay\n"
+"                           cloud sessions, or (auto, the default) AgentBay when an\n"
+"                           API key is configured and locally otherwise\n"
 "    -o sandbox=bwrap|none  isolate runs with bubblewrap (default), or not at all\n"
 "    -o python=PATH         Python interpreter (default /usr/bin/python3)\n"
 "    -o node=PATH           Node.js interpreter (default: node found on PATH)\n"
@@ -222,5 +245,10 @@ const char *config_help(void)
 "    -o max_open_files=N    open files per process (default 256)\n"
 "    -o tmp_size=BYTES      size of the run's private /tmp and work dir (default 64M)\n"
 "    -o max_script_size=BYTES  larger scripts are not run (default 1M)\n"
-"    -o jobs=N              runs at once (default: number of CPUs)\n";
+"    -o jobs=N              runs at once (default: number of CPUs; 16 for agentbay)\n"
+"    -o image=ID            AgentBay image for sessions (default code_latest)\n"
+"    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
+"    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"
+"\nAgentBay environment: AGENTBAY_API_KEY, AGENTBAY_ENDPOINT (a host, or an http(s) URL),\n"
+"AGENTBAY_TIMEOUT_MS (default 60000), AGENTBAY_REGION_ID.\n";
 }

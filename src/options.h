@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum backend_kind { BACKEND_LOCAL = 0 };
+enum backend_kind { BACKEND_AUTO = 0, BACKEND_LOCAL, BACKEND_AGENTBAY };
 enum sandbox_mode { SANDBOX_BWRAP = 0, SANDBOX_NONE };
 
 struct config {
@@ -31,6 +31,10 @@ struct config {
 	uint64_t tmp_size;         /* bytes of the run's private tmpfs */
 	uint64_t max_script_size;  /* scripts larger than this are not run */
 	unsigned jobs;             /* runs at once */
+	bool jobs_set;             /* -o jobs= was given */
+	char *image;               /* AgentBay image; NULL: code_latest */
+	char *api_key_file;        /* AgentBay API key from a file */
+	unsigned session_idle_s;   /* release an idle directory's AgentBay session */
 };
 
 void config_defaults(struct config *c);

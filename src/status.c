@@ -13,6 +13,7 @@ void run_record_init(struct run_record *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->exit_code = -1;
+	r->execution_count = -1;
 	snprintf(r->backend, sizeof(r->backend), "local");
 }
 
@@ -21,6 +22,55 @@ void run_record_clear_error(struct run_record *r)
 	free(r->error_name);
 	free(r->error_value);
 	r->error_name = r->error_value = NULL;
+}
+
+void run_record_free(struct run_record *r)
+{
+	run_record_clear_error(r);
+	free(r->results_json);
+	r->results_json = NULL;
+}
+
+int run_record_set_results(struct run_record *r, const struct exec_result *res)
+{
+	cJSON *arr;
+	char *text;
+
+	free(r->results_json);
+	r->results_json = NULL;
+	r->execution_count = res->execution_count;
+	if (res->n_results == 0)
+		return 0;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < res->n_results; i++) {
+		const struct rich_result *rr = &res->results[i];
+		cJSON *o = cJSON_CreateObject(), *types = cJSON_CreateArray();
+		const char *plain = NULL;
+		if (!o || !types) {
+			cJSON_Delete(o);
+			cJSON_Delete(types);
+			cJSON_Delete(arr);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < rr->n; k++) {
+			cJSON_AddItemToArray(types, cJSON_CreateString(rr->entries[k].mime));
+			if (strcmp(rr->entries[k].mime, "text/plain") == 0)
+				plain = rr->entries[k].data;
+		}
+		cJSON_AddBoolToObject(o, "is_main_result", rr->is_main);
+		cJSON_AddItemToObject(o, "types", types);
+		if (plain)
+			cJSON_AddStringToObject(o, "text", plain);
+		else
+			cJSON_AddNullToObject(o, "text");
+		cJSON_AddItemToArray(arr, o);
+	}
+	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	if (!text)
+		return -ENOMEM;
+	r->results_json = text;
+	return 0;
 }
 
 int run_record_set_error(struct run_record *r, const char *name, const char *value)
@@ -152,6 +202,26 @@ char *status_render(const struct run_record *r)
 	cJSON_AddNumberToObject(o, "stdout_bytes", (double)r->stdout_bytes);
 	cJSON_AddNumberToObject(o, "stderr_bytes", (double)r->stderr_bytes);
 	cJSON_AddBoolToObject(o, "truncated", r->truncated);
+	cJSON *results = r->results_json ? cJSON_Parse(r->results_json) : NULL;
+	const char *main_text = NULL;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, results)
+		if (!main_text && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "is_main_result")))
+			main_text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "text"));
+	if (main_text)
+		cJSON_AddStringToObject(o, "main_result", main_text);
+	else
+		cJSON_AddNullToObject(o, "main_result");
+	if (cJSON_IsArray(results))
+		cJSON_AddItemToObject(o, "results", results);
+	else {
+		cJSON_Delete(results);
+		cJSON_AddItemToObject(o, "results", cJSON_CreateArray());
+	}
+	if (r->execution_count >= 0)
+		cJSON_AddNumberToObject(o, "execution_count", (double)r->execution_count);
+	else
+		cJSON_AddNullToObject(o, "execution_count");
 	if (r->error_name) {
 		cJSON *e = cJSON_AddObjectToObject(o, "error");
 		if (e) {
@@ -214,6 +284,8 @@ int status_parse(const char *text, size_t len, struct run_record *r)
 	r->stdout_bytes = ob > 0 ? (uint64_t)ob : 0;
 	r->stderr_bytes = eb > 0 ? (uint64_t)eb : 0;
 	r->truncated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "truncated"));
+	double count = get_num(o, "execution_count", -1);
+	r->execution_count = count >= 0 ? (int64_t)count : -1;
 	err = cJSON_GetObjectItemCaseSensitive(o, "error");
 	if (cJSON_IsObject(err)) {
 		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "name"));
@@ -225,6 +297,10 @@ int status_parse(const char *text, size_t len, struct run_record *r)
 	} else {
 		run_record_clear_error(r);
 	}
+	const cJSON *results = cJSON_GetObjectItemCaseSensitive(o, "results");
+	free(r->results_json);
+	r->results_json = cJSON_IsArray(results) && cJSON_GetArraySize(results) > 0
+				  ? cJSON_PrintUnformatted(results) : NULL;
 	rc = 0;
 out:
 	cJSON_Delete(o);

@@ -30,12 +30,20 @@ struct run_record {
 	bool truncated;
 	char *error_name;        /* NULL: no error */
 	char *error_value;
+	char *results_json;      /* JSON array summing up rich results; NULL: none */
+	int64_t execution_count; /* the backend's counter, -1: null */
 };
 
 void run_record_init(struct run_record *r);
 void run_record_clear_error(struct run_record *r);
+/* Frees what R holds (error and results); R can be initialised again. */
+void run_record_free(struct run_record *r);
 /* Copies name and value (NULL name clears). Returns 0 or -ENOMEM. */
 int run_record_set_error(struct run_record *r, const char *name, const char *value);
+
+/* Sets R's results summary from RES: for each rich result its MIME types,
+ * whether it is the main result, and its text/plain form. 0 or -ENOMEM. */
+int run_record_set_results(struct run_record *r, const struct exec_result *res);
 
 /* JSON text ending in a newline; malloc'd; NULL on ENOMEM. */
 char *status_render(const struct run_record *r);

@@ -176,7 +176,7 @@ static void test_defaults(void **state)
 	struct fixture *f = *state;
 
 	assert_null(f->c.store);
-	assert_int_equal(f->c.backend, BACKEND_LOCAL);
+	assert_int_equal(f->c.backend, BACKEND_AUTO);
 	assert_int_equal(f->c.sandbox, SANDBOX_BWRAP);
 	assert_null(f->c.python);
 	assert_null(f->c.node);
@@ -256,21 +256,44 @@ static void test_apply_memory(void **state)
 	assert_int_equal(f->c.memory, 0);
 }
 
-/* backend=local is the only backend in this build; agentbay gets a clear refusal. */
+/* The three backends are accepted; anything else is refused and names the choices. */
 static void test_apply_backend(void **state)
 {
 	struct fixture *f = *state;
 
+	apply_ok(f, "backend=agentbay");
+	assert_int_equal(f->c.backend, BACKEND_AGENTBAY);
+	apply_ok(f, "backend=auto");
+	assert_int_equal(f->c.backend, BACKEND_AUTO);
 	apply_ok(f, "backend=local");
-	apply_bad(f, "backend=agentbay", "agentbay");
-	assert_non_null(strstr(f->err, "backend"));
-	assert_non_null(strstr(f->err, "not available"));
-	assert_non_null(strstr(f->err, "backend=local"));
-	apply_bad(f, "backend=auto", "backend");
 	apply_bad(f, "backend=docker", "backend");
+	assert_non_null(strstr(f->err, "local, agentbay or auto"));
 	apply_bad(f, "backend=", "backend");
 	apply_bad(f, "backend", "backend");
 	assert_int_equal(f->c.backend, BACKEND_LOCAL);
+}
+
+/* AgentBay settings: image ids are checked, idle times parse as durations,
+ * and jobs= remembers that it was given. */
+static void test_apply_agentbay_settings(void **state)
+{
+	struct fixture *f = *state;
+
+	apply_ok(f, "image=code_latest");
+	assert_string_equal(f->c.image, "code_latest");
+	apply_bad(f, "image=bad image", "image");
+	apply_bad(f, "image=a/b", "image");
+	assert_string_equal(f->c.image, "code_latest");
+	apply_ok(f, "api_key_file=/etc/agentbay.key");
+	assert_string_equal(f->c.api_key_file, "/etc/agentbay.key");
+	apply_bad(f, "api_key_file=", "api_key_file");
+	assert_int_equal(f->c.session_idle_s, 600);
+	apply_ok(f, "session_idle=5m");
+	assert_int_equal(f->c.session_idle_s, 300);
+	apply_bad(f, "session_idle=0", "session_idle");
+	assert_false(f->c.jobs_set);
+	apply_ok(f, "jobs=3");
+	assert_true(f->c.jobs_set);
 }
 
 /* Interpreter paths must be absolute; a refused value leaves the old one. */
@@ -395,6 +418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_agentbay_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_not_ours, setup, teardown),
