@@ -498,8 +498,15 @@ static int parse_inner(const cJSON *o, bool is_error, struct exec_result *res, s
 	set_counts(res, o);
 	if (exec_error && *exec_error) {
 		res->state = mentions_timeout(exec_error) ? RS_TIMED_OUT : RS_FAILED;
-		return ab_set_error_from_text(res, exec_error,
-					      res->state == RS_TIMED_OUT ? "TimeoutError" : "ExecutionError");
+		rc = ab_set_error_from_text(res, exec_error,
+					    res->state == RS_TIMED_OUT ? "TimeoutError" : "ExecutionError");
+		/* "Name: value" alone: the traceback, if any, went to stderr. */
+		if (rc == 0 && !res->error.traceback && out->err && out->err_len) {
+			res->error.traceback = strdup(out->err);
+			if (!res->error.traceback)
+				rc = -ENOMEM;
+		}
+		return rc;
 	}
 	if (is_error) {
 		/* isError with an empty executionError: the traceback is in stderr. */

@@ -248,6 +248,7 @@ class Mount:
         self.expect_dead = False   # set when a test kills the daemon on purpose
         self.unmounted = False
         self.watchdog_fired = False
+        self.env = None            # extra environment given to the daemon
 
     # -- paths and plain files ------------------------------------------------
 
@@ -454,7 +455,7 @@ class Mount:
         """Unmount cleanly and mount the same store on the same mountpoint again."""
         self.unmount()
         return self.factory(opts=self.opts if opts is None else opts,
-                            store=self.store, mnt=self.mnt)
+                            store=self.store, mnt=self.mnt, env=self.env)
 
 
 class MountFactory:
@@ -467,12 +468,14 @@ class MountFactory:
     def allow_log(self, pattern):
         self.allowed.append(re.compile(pattern, re.IGNORECASE))
 
-    def __call__(self, opts=None, store=None, mnt=None, args=()):
+    def __call__(self, opts=None, store=None, mnt=None, args=(), env=None):
         """Start the daemon; return a Mount once the mountpoint is mounted.
 
         OPTS: list of "-o" options besides store= (strings "key=value");
         STORE / MNT: reuse these directories (default: fresh ones);
-        ARGS: further command line arguments."""
+        ARGS: further command line arguments;
+        ENV: variables for the daemon. AGENTBAY_* variables of the test's own
+        environment never reach it (they would switch the backend)."""
         require_fuse()
         binary = require_binary()
         self.count += 1
@@ -491,9 +494,12 @@ class MountFactory:
         with open(log, "w") as logf:
             logf.write("# %s\n" % " ".join(cmd))
             logf.flush()
+            daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBAY_")}
+            daemon_env.update(env or {})
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                    stderr=subprocess.STDOUT, cwd=self.base)
+                                    stderr=subprocess.STDOUT, cwd=self.base, env=daemon_env)
         m = Mount(self, mnt, store, opts, log, proc)
+        m.env = env
         self.mounts.append(m)
         with _LIVE_LOCK:
             _LIVE.append(m)
