@@ -355,8 +355,27 @@ out:
 	return oc;
 }
 
+/* Blanks out the key wherever a reply echoed it back. */
+static void redact(char *s, size_t len, const char *key)
+{
+	size_t kl = strlen(key);
+
+	if (!s || kl < 4)
+		return;
+	for (char *p = memmem(s, len, key, kl); p; p = memmem(p, len - (size_t)(p - s), key, kl))
+		memset(p, '*', kl);
+}
+
 static void deliver(struct run_handle *r, struct exec_result *res, struct ab_output *out)
 {
+	const char *key = r->lane->ab->api_key;
+
+	redact(out->out, out->out_len, key);
+	redact(out->err, out->err_len, key);
+	if (res->has_error) {
+		redact(res->error.value, res->error.value ? strlen(res->error.value) : 0, key);
+		redact(res->error.traceback, res->error.traceback ? strlen(res->error.traceback) : 0, key);
+	}
 	if (out->out_len)
 		r->sink.out(r->ctx, 1, out->out, out->out_len);
 	if (out->err_len)
