@@ -341,8 +341,11 @@ static enum call_outcome run_code(struct lane *l, struct run_handle *r, const ch
 	} else if (res->has_error && strcmp(res->error.name, "ToolError") == 0 &&
 		   strcasestr(res->error.value, "not found")) {
 		char *v = NULL;
-		if (asprintf(&v, "%s (%s): the session's image '%s' has no run_code tool; mount with "
-			     "-o image=code_latest", res->error.value, w, ab->image) >= 0) {
+		bool code_image = strcmp(ab->image, "code_latest") == 0;
+		if (asprintf(&v, "%s (%s): %s", res->error.value, w,
+			     code_image ? "the service reports no run_code tool even in a code_latest session; "
+					  "save again, and check the service's status if it persists"
+					: "the session's image has no run_code tool; mount with -o image=code_latest") >= 0) {
 			exec_result_set_error(res, "AgentBayError", v, NULL);
 			free(v);
 		}

@@ -96,8 +96,11 @@ int ab_base_url(const char *endpoint, char *out, size_t outsz)
 	bool url = strncmp(endpoint, "http://", 7) == 0 || strncmp(endpoint, "https://", 8) == 0;
 	if (url) {
 		const char *host = endpoint + (endpoint[4] == 's' ? 8 : 7);
-		if ((size_t)(host - endpoint) >= n)
+		if ((size_t)(host - endpoint) >= n || *host == '/')
 			return -EINVAL;
+		for (const char *c = host; c < endpoint + n; c++)
+			if (!isgraph((unsigned char)*c) || strchr("?#\\\"<>{}|^`", *c))
+				return -EINVAL;
 	} else {
 		for (size_t i = 0; i < n; i++)
 			if (!isalnum((unsigned char)endpoint[i]) && !strchr(".-:[]", endpoint[i]))
@@ -471,9 +474,14 @@ static char *last_line(const char *text, size_t len)
 	return end > start ? strndup(text + start, end - start) : NULL;
 }
 
+/* The service's own word that the run passed its time limit ("code
+ * execution timed out after 5 seconds"). A user's exception that merely
+ * mentions a timeout (NameError: name 'timeout' ..., or a socket's
+ * "TimeoutError: timed out") is not one. */
 static bool mentions_timeout(const char *s)
 {
-	return s && (strcasestr(s, "timed out") || strcasestr(s, "timeout"));
+	return s && (strcasestr(s, "execution timed out") || strcasestr(s, "timed out after") ||
+		     strcasestr(s, "execution timeout") || strcasestr(s, "exceeded the timeout"));
 }
 
 static void set_counts(struct exec_result *res, const cJSON *o)
@@ -618,9 +626,24 @@ int ab_parse_run_code(const struct ab_reply *r, struct exec_result *res, struct 
 plain:
 	cJSON_Delete(inner);
 	if (is_error) {
-		/* An error in plain text: not our run's output but the tool's. */
+		/* An error in plain text: a tool error ("tool run_code not found")
+		 * or the run's own output ending in a traceback. Either way it is
+		 * what the run printed last that names the error. */
+		size_t tl = strlen(text);
+		char *line = last_line(text, tl);
+		bool multi = memchr(text, '\n', tl) && line && strcmp(line, text) != 0;
 		res->state = mentions_timeout(text) ? RS_TIMED_OUT : RS_FAILED;
-		return ab_set_error_from_text(res, text, "ToolError");
+		if (!multi) {
+			free(line);
+			return ab_set_error_from_text(res, text, "ToolError");
+		}
+		rc = ab_set_error_from_text(res, line, "ToolError");
+		free(line);
+		if (rc == 0 && !res->error.traceback && !(res->error.traceback = strdup(text)))
+			rc = -ENOMEM;
+		if (rc == 0)
+			rc = append(&out->err, &out->err_len, text, tl);
+		return rc;
 	}
 	/* Legacy images answer with plain text: that is the output. */
 	if ((rc = append(&out->out, &out->out_len, text, strlen(text))) < 0 ||

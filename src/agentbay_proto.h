@@ -46,7 +46,8 @@ void ab_nonce_hex(const unsigned char rnd[16], char out[33]);
 int ab_base_url(const char *endpoint, char *out, size_t outsz);
 
 /* "{base}/?Action=A&Format=json&Version=...&Timestamp=...&SignatureNonce=..."
- * plus EXTRA query parameters. malloc'd; NULL on ENOMEM. */
+ * plus at most 11 EXTRA query parameters. malloc'd; NULL on ENOMEM or when
+ * there are more extras. */
 char *ab_action_url(const char *base, const char *action, const char *timestamp, const char *nonce,
 		    const struct ab_param *extra, size_t n_extra);
 
@@ -61,7 +62,7 @@ struct ab_reply {
 	bool session_gone;    /* Code InvalidMcpSession.NotFound */
 	bool malformed;       /* the body is not what the protocol says */
 	char *request_id;     /* "" when none */
-	char *code;           /* "" when none */
+	char *code;           /* "" when none; "Failed" for Success:false without one */
 	char *message;        /* "" when none */
 	cJSON *root;          /* the parsed body, when it was JSON */
 	cJSON *data_owned;    /* Data parsed from a JSON string */
