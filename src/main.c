@@ -302,8 +302,16 @@ static int choose_backend(struct afs *fs, struct agentbay_setup *ab)
 		ab->key = take_env_key();
 		ab->key_source = "AGENTBAY_API_KEY";
 	}
-	if (fs->cfg.backend == BACKEND_AUTO)
+	bool automatic = fs->cfg.backend == BACKEND_AUTO;
+	if (automatic)
 		fs->cfg.backend = ab->key ? BACKEND_AGENTBAY : BACKEND_LOCAL;
+	/* Said before daemonizing, while stderr still reaches the user. */
+	if (automatic && ab->key)
+		log_info("backend agentbay: an API key is configured (%s)", ab->key_source);
+	else if (automatic)
+		log_info("backend local: no AgentBay API key is configured (AGENTBAY_API_KEY, -o api_key_file)");
+	else
+		log_info("backend %s: chosen with -o backend", fs->cfg.backend == BACKEND_LOCAL ? "local" : "agentbay");
 	if (fs->cfg.backend == BACKEND_LOCAL)
 		return 0;
 	if (!ab->key) {
@@ -491,12 +499,10 @@ int main(int argc, char *argv[])
 		goto out_backend;
 	}
 	if (opts.foreground && fs.cfg.backend == BACKEND_AGENTBAY)
-		log_info("mounted %s on %s (backend agentbay at %s, key from %s)", paths.store, mnt,
-			 abs.endpoint, abs.key_source);
+		log_info("mounted %s on %s (backend agentbay at %s)", paths.store, mnt, abs.endpoint);
 	else if (opts.foreground)
-		log_info("mounted %s on %s (backend local, %s%s)", paths.store, mnt,
-			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox",
-			 abs.key_source && !abs.key && !fs.cfg.api_key_file ? "; no AgentBay API key is set" : "");
+		log_info("mounted %s on %s (backend local, %s)", paths.store, mnt,
+			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
 
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
