@@ -83,7 +83,7 @@ static void nonce(char out[33])
 /* One action: builds the request, posts it, reads the reply. The HTTP
  * outcome is in *http; R is filled when a reply came. */
 static void call(struct lane *l, const char *action, const struct ab_param *body_params, size_t n,
-		 long total_ms, atomic_int *cancel, struct ab_http_reply *http, struct ab_reply *r)
+		 long total_ms, bool once, atomic_int *cancel, struct ab_http_reply *http, struct ab_reply *r)
 {
 	struct ab_backend *ab = l->ab;
 	char ts[32], nc[33];
@@ -99,7 +99,7 @@ static void call(struct lane *l, const char *action, const struct ab_param *body
 		http->outcome = AB_HTTP_ERROR;
 		snprintf(http->error, sizeof(http->error), "out of memory");
 	} else {
-		ab_http_post(&l->http, url, action, body, ab->timeout_ms, total_ms, ab->max_reply, cancel, http);
+		ab_http_post(&l->http, url, action, body, ab->timeout_ms, total_ms, ab->max_reply, once, cancel, http);
 	}
 	if (body) {
 		/* The key travels in the body: leave no copy in freed memory. */
@@ -111,6 +111,14 @@ static void call(struct lane *l, const char *action, const struct ab_param *body
 		ab_reply_free(r);
 		http->outcome = AB_HTTP_ERROR;
 		snprintf(http->error, sizeof(http->error), "out of memory");
+	}
+	/* The body had no request id: the header's will do. */
+	if (http->outcome == AB_HTTP_DONE && r->request_id && !r->request_id[0] && http->request_id[0]) {
+		char *id = strdup(http->request_id);
+		if (id) {
+			free(r->request_id);
+			r->request_id = id;
+		}
 	}
 }
 
@@ -170,6 +178,10 @@ static void refused(struct ab_backend *ab, const struct ab_reply *r, const char 
 static void transport_failed(struct ab_backend *ab, const struct ab_http_reply *h, const char *what,
 			     unsigned timeout_s, bool may_have_run, struct exec_result *res)
 {
+	char idbuf[120] = "";
+
+	if (h->request_id[0])
+		snprintf(idbuf, sizeof(idbuf), " (request id %s)", h->request_id);
 	switch (h->outcome) {
 	case AB_HTTP_CANCELLED:
 		res->state = RS_CANCELLED;
@@ -190,12 +202,12 @@ static void transport_failed(struct ab_backend *ab, const struct ab_http_reply *
 		return;
 	case AB_HTTP_BROKEN:
 		fail(res, RS_FAILED, "AgentBayError",
-		     "%s: the connection broke before the whole reply came (%s). %s", what, h->error,
+		     "%s: the connection broke before the whole reply came (%s)%s. %s", what, h->error, idbuf,
 		     may_have_run ? "The code may have run: save again to rerun it" : "Save again to retry");
 		return;
 	case AB_HTTP_TOO_BIG:
 		fail(res, RS_FAILED, "AgentBayError",
-		     "%s: %s, so it was dropped. %s", what, h->error,
+		     "%s: %s, so it was dropped%s. %s", what, h->error, idbuf,
 		     may_have_run ? "The code ran, but its output is lost" : "Save again to retry");
 		return;
 	default:
@@ -234,7 +246,7 @@ static int create_session(struct lane *l, struct run_handle *r, struct exec_resu
 	for (int attempt = 1;; attempt++) {
 		struct ab_http_reply h;
 		struct ab_reply rep;
-		call(l, "CreateMcpSession", p, 3, ab->timeout_ms, &r->cancel, &h, &rep);
+		call(l, "CreateMcpSession", p, 3, ab->timeout_ms, false, &r->cancel, &h, &rep);
 		if (h.outcome != AB_HTTP_DONE) {
 			transport_failed(ab, &h, "cannot create an AgentBay session", r->timeout_s, false, res);
 			ab_http_reply_free(&h);
@@ -280,7 +292,7 @@ static void release_session(struct lane *l)
 	snprintf(auth, sizeof(auth), "Bearer %s", ab->api_key);
 	struct ab_param p[] = { { "Authorization", auth }, { "SessionId", l->session_id } };
 	long t = ab->timeout_ms < RELEASE_TIMEOUT_MS ? ab->timeout_ms : RELEASE_TIMEOUT_MS;
-	call(l, "ReleaseMcpSession", p, 2, t, NULL, &h, &rep);
+	call(l, "ReleaseMcpSession", p, 2, t, false, NULL, &h, &rep);
 	explicit_bzero(auth, sizeof(auth));
 	if (h.outcome != AB_HTTP_DONE)
 		log_warn("could not release AgentBay session %s: %s; the service ends it after its idle time",
@@ -313,7 +325,7 @@ static enum call_outcome run_code(struct lane *l, struct run_handle *r, const ch
 		{ "Authorization", auth }, { "SessionId", l->session_id }, { "Name", "run_code" },
 		{ "Args", args },          { "AutoGenSession", "false" },  { "Server", "" },
 	};
-	call(l, "CallMcpTool", p, 6, total, &r->cancel, &h, &rep);
+	call(l, "CallMcpTool", p, 6, total, true, &r->cancel, &h, &rep);
 	explicit_bzero(auth, sizeof(auth));
 	if (h.outcome != AB_HTTP_DONE) {
 		transport_failed(ab, &h, "run_code failed", r->timeout_s, true, res);
@@ -404,6 +416,7 @@ static void process(struct lane *l, struct run_handle *r)
 		res.state = RS_CANCELLED;
 		goto end;
 	}
+	r->sink.started(r->ctx);
 	args = ab_run_code_args(r->code, r->code_len, r->lang == LANG_PYTHON ? "python" : "javascript", r->timeout_s);
 	if (!args) {
 		fail(&res, RS_FAILED, "AgentBayError", "out of memory");
@@ -631,6 +644,7 @@ static void ab_destroy(struct backend *b)
 
 static const struct backend_ops ab_ops = {
 	.name = "agentbay",
+	.reports_start = true,
 	.start = ab_start,
 	.cancel = ab_cancel,
 	.release_workspace = ab_release_workspace,

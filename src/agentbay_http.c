@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agentbay_proto.h"
 
@@ -33,6 +34,32 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	s->len += n;
 	nb[s->len] = '\0';
 	s->buf = nb;
+	return n;
+}
+
+/* Keeps the request id the gateway puts in a header: a reply too big or
+ * too broken to read still has one to quote. */
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct ab_http_reply *out = ud;
+	size_t n = size * nitems;
+	static const char name[] = "x-acs-request-id:";
+	size_t nl = sizeof(name) - 1;
+
+	if (n > nl && strncasecmp(buf, name, nl) == 0) {
+		const char *v = buf + nl;
+		size_t vl = n - nl;
+		while (vl > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			vl--;
+		}
+		while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		if (vl >= sizeof(out->request_id))
+			vl = sizeof(out->request_id) - 1;
+		memcpy(out->request_id, v, vl);
+		out->request_id[vl] = '\0';
+	}
 	return n;
 }
 
@@ -83,7 +110,7 @@ static enum ab_http_outcome classify(CURLcode cc, const struct sink *s)
 }
 
 void ab_http_post(struct ab_http *h, const char *url, const char *action, const char *body,
-		  long connect_timeout_ms, long total_timeout_ms, size_t max_reply,
+		  long connect_timeout_ms, long total_timeout_ms, size_t max_reply, bool once,
 		  atomic_int *cancel, struct ab_http_reply *out)
 {
 	struct sink s = { .max = max_reply, .cancel = cancel };
@@ -125,6 +152,9 @@ void ab_http_post(struct ab_http *h, const char *url, const char *action, const 
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, once ? 1L : 0L);
 	cc = curl_easy_perform(c);
 	curl_slist_free_all(hdrs);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);

@@ -33,6 +33,7 @@ struct ab_http_reply {
 	char *body;            /* NUL-terminated; NULL when no reply */
 	size_t len;
 	char error[256];       /* what went wrong, for people */
+	char request_id[80];   /* from the x-acs-request-id header; "" when none */
 };
 
 /* Once per process, before any thread: curl's global setup. */
@@ -40,9 +41,12 @@ int ab_http_global_init(void);
 void ab_http_global_cleanup(void);
 
 /* POSTs BODY (form-encoded) to URL with the x-acs-* headers of ACTION.
- * CANCEL, when not NULL, aborts the transfer as soon as it becomes non-zero. */
+ * CANCEL, when not NULL, aborts the transfer as soon as it becomes non-zero.
+ * ONCE: the request must never be sent twice. libcurl resends a request
+ * whose reused connection dies before any reply; ONCE takes a fresh
+ * connection so that this cannot happen (for actions that run code). */
 void ab_http_post(struct ab_http *h, const char *url, const char *action, const char *body,
-		  long connect_timeout_ms, long total_timeout_ms, size_t max_reply,
+		  long connect_timeout_ms, long total_timeout_ms, size_t max_reply, bool once,
 		  atomic_int *cancel, struct ab_http_reply *out);
 void ab_http_reply_free(struct ab_http_reply *r);
 void ab_http_close(struct ab_http *h);

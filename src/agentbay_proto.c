@@ -484,6 +484,48 @@ static bool mentions_timeout(const char *s)
 		     strcasestr(s, "execution timeout") || strcasestr(s, "exceeded the timeout"));
 }
 
+/* Where a Python traceback that ends TEXT begins, or NULL: the last
+ * "Traceback (most recent call last):" line, followed only by indented
+ * frame lines and a final "Name: value" line. That is how an uncaught
+ * exception looks when a service reports it through stderr alone. */
+static const char *trailing_traceback(const char *text, size_t len)
+{
+	static const char marker[] = "Traceback (most recent call last):";
+	const char *start = NULL, *p = text, *end = text + len;
+
+	while ((p = memmem(p, (size_t)(end - p), marker, sizeof(marker) - 1)) != NULL) {
+		if (p == text || p[-1] == '\n')
+			start = p;
+		p += sizeof(marker) - 1;
+	}
+	if (!start)
+		return NULL;
+	const char *line = memchr(start, '\n', (size_t)(end - start));
+	const char *last = NULL;
+	while (line && line + 1 < end) {
+		line++;
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		bool blank = true;
+		for (size_t i = 0; i < ll; i++)
+			if (!isspace((unsigned char)line[i]))
+				blank = false;
+		if (!blank) {
+			if (last)
+				return NULL;  /* an unindented line before the last one */
+			if (!isspace((unsigned char)line[0]))
+				last = line;
+		}
+		line = nl;
+	}
+	if (!last)
+		return NULL;
+	const char *nl = memchr(last, '\n', (size_t)(end - last));
+	size_t ll = nl ? (size_t)(nl - last) : (size_t)(end - last);
+	const char *colon = memchr(last, ':', ll);
+	return looks_like_name(last, colon ? (size_t)(colon - last) : ll) ? start : NULL;
+}
+
 static void set_counts(struct exec_result *res, const cJSON *o)
 {
 	const cJSON *c = item_ci(o, "executionCount", "execution_count");
@@ -527,6 +569,18 @@ static int parse_inner(const cJSON *o, bool is_error, struct exec_result *res, s
 			res->error.traceback = strdup(out->err);
 		}
 		free(line);
+		return rc;
+	}
+	/* No error reported, yet stderr ends in an uncaught exception's
+	 * traceback: the run failed, whatever the flag says. */
+	const char *tb = out->err ? trailing_traceback(out->err, out->err_len) : NULL;
+	if (tb) {
+		char *line = last_line(out->err, out->err_len);
+		res->state = RS_FAILED;
+		rc = ab_set_error_from_text(res, line ? line : "ExecutionError", "ExecutionError");
+		free(line);
+		if (rc == 0 && !res->error.traceback && !(res->error.traceback = strndup(tb, out->err_len - (size_t)(tb - out->err))))
+			rc = -ENOMEM;
 		return rc;
 	}
 	res->state = RS_SUCCEEDED;

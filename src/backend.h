@@ -13,6 +13,7 @@
 #ifndef AGENTBAYFS_BACKEND_H
 #define AGENTBAYFS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,10 @@ struct run_handle;
 
 struct backend_ops {
 	const char *name;
+	/* The backend queues runs itself and calls sink->started when a run
+	 * really begins; until then the engine shows the run as pending. When
+	 * false, a run counts as started once start() returns. */
+	bool reports_start;
 	/* Starts a run. 0 and *handle set, or -errno (then no event comes). The
 	 * request's strings may be freed once start returns. */
 	int (*start)(struct backend *b, const struct run_request *req, const struct run_sink *sink,

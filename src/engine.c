@@ -671,7 +671,18 @@ static void sink_out(void *ctx, int stream, const char *data, size_t len)
 
 static void sink_started(void *ctx)
 {
-	(void)ctx;
+	struct job *j = ctx;
+	struct engine *e = j->eng;
+
+	engine_lock(e);
+	struct record *rec = j->rec;
+	if (rec && rec->rr.state == RS_PENDING) {
+		rec->rr.state = RS_RUNNING;
+		rec->rr.started_at_ms = engine_now_ms();
+		save_status(rec);
+		e->hooks.changed(e->ud, rec);
+	}
+	engine_unlock(e);
 }
 
 static void sink_end(void *ctx, struct exec_result *res)
@@ -727,9 +738,11 @@ static void schedule(struct engine *e)
 			.workspace_id = rec->ws->id,
 		};
 		j->state = JOB_RUNNING;
-		rec->rr.state = RS_RUNNING;
-		rec->rr.started_at_ms = engine_now_ms();
-		save_status(rec);
+		if (!e->backend->ops->reports_start) {
+			rec->rr.state = RS_RUNNING;
+			rec->rr.started_at_ms = engine_now_ms();
+			save_status(rec);
+		}
 		e->running++;
 		int rc = e->backend->ops->start(e->backend, &req, &engine_sink, j, &j->handle);
 		if (rc < 0) {

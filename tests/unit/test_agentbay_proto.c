@@ -1221,20 +1221,39 @@ static void test_run_is_error_without_details(void **state)
 	run_free(&x);
 }
 
-/* isError false with a traceback only in stderr is a success: that is what the service said. */
-static void test_run_traceback_in_stderr_not_error(void **state)
+/* isError false, yet stderr ends in an uncaught exception's traceback: the
+ * run failed, and .error gets the exception with its traceback. */
+static void test_run_traceback_in_stderr_is_error(void **state)
+{
+	struct run x;
+	(void)state;
+
+	run_text(&x, "{\"stdout\":[\"before\\n\"],\"stderr\":[\"Traceback (most recent call last):\\n  File \\\"<stdin>\\\", "
+		     "line 1, in <module>\\nZeroDivisionError: division by zero\\n\"],\"result\":[],\"executionError\":\"\"}",
+		 false);
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.res.state, RS_FAILED);
+	assert_true(x.res.has_error);
+	assert_string_equal(x.res.error.name, "ZeroDivisionError");
+	assert_string_equal(x.res.error.value, "division by zero");
+	assert_non_null(strstr(x.res.error.traceback, "Traceback (most recent call last):"));
+	assert_string_equal(x.out.out, "before\n");
+	run_free(&x);
+}
+
+/* A traceback the script printed itself and then went on (more output
+ * after it) is not an uncaught exception: the run succeeded. */
+static void test_run_printed_traceback_then_more_is_success(void **state)
 {
 	struct run x;
 	(void)state;
 
 	run_text(&x, "{\"stdout\":[\"caught\\n\"],\"stderr\":[\"Traceback (most recent call last):\\n  File \\\"<stdin>\\\", "
-		     "line 1, in <module>\\nZeroDivisionError: division by zero\\n\"],\"result\":[],\"executionError\":\"\"}",
-		 false);
+		     "line 1, in <module>\\nZeroDivisionError: division by zero\\ncarrying on\\n\"],\"result\":[],"
+		     "\"executionError\":\"\"}", false);
 	assert_int_equal(x.rc, 0);
 	assert_int_equal(x.res.state, RS_SUCCEEDED);
 	assert_false(x.res.has_error);
-	assert_string_equal(x.out.out, "caught\n");
-	assert_non_null(strstr(x.out.err, "ZeroDivisionError: division by zero"));
 	run_free(&x);
 }
 
@@ -1656,7 +1675,8 @@ int main(void)
 		cmocka_unit_test(test_run_execution_error_not_named),
 		cmocka_unit_test(test_run_is_error_traceback_in_stderr),
 		cmocka_unit_test(test_run_is_error_without_details),
-		cmocka_unit_test(test_run_traceback_in_stderr_not_error),
+		cmocka_unit_test(test_run_traceback_in_stderr_is_error),
+		cmocka_unit_test(test_run_printed_traceback_then_more_is_success),
 		cmocka_unit_test(test_run_timeout),
 		cmocka_unit_test(test_run_timeout_word_in_user_error),
 		cmocka_unit_test(test_run_legacy_layout),
