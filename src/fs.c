@@ -1101,6 +1101,9 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (n->type == N_REAL && h->writable) {
 		engine_lock(fs->eng);
 		bool run = trigger_release_write(&n->trig);
+		if (run && n->name && name_script_too_long(n->name))
+			log_warn("%.40s...: the name is too long for its result files (\"<stem>.status\" must fit "
+				 "in %d bytes); the file is stored but not run", n->name, NAME_MAX);
 		bool eligible = n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang);
 		struct record *committed = NULL;
 		if (run && eligible) {

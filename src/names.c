@@ -1,6 +1,7 @@
 /* names: see names.h */
 #include "names.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,10 @@ bool name_is_stem(const char *stem, size_t len)
 	return memchr(stem, '/', len) == NULL && memchr(stem, '\0', len) == NULL;
 }
 
-bool name_is_script(const char *name, enum lang *lang)
+/* The longest suffix of a result name: ".status". */
+#define LONGEST_SUFFIX 7
+
+static bool matches_pattern(const char *name, enum lang *lang)
 {
 	size_t n = strlen(name);
 	enum lang l = LANG_NONE;
@@ -33,6 +37,16 @@ bool name_is_script(const char *name, enum lang *lang)
 	if (lang)
 		*lang = l;
 	return true;
+}
+
+bool name_is_script(const char *name, enum lang *lang)
+{
+	return strlen(name) - 3 + LONGEST_SUFFIX <= NAME_MAX && matches_pattern(name, lang);
+}
+
+bool name_script_too_long(const char *name)
+{
+	return matches_pattern(name, NULL) && strlen(name) - 3 + LONGEST_SUFFIX > NAME_MAX;
 }
 
 size_t name_stem_len(const char *name)

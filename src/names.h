@@ -19,9 +19,14 @@ enum result_kind { RK_OUT = 0, RK_ERR, RK_ERROR, RK_STATUS, RK_COUNT };
  * It never appears in the mount. */
 #define NAMES_META_DIR ".agentbayfs"
 
-/* True when NAME is an eligible script name: ^[^.#][^/]*\.(py|js)$.
+/* True when NAME is an eligible script name: ^[^.#][^/]*\.(py|js)$, and
+ * short enough that its result names ("<stem>.status") fit in NAME_MAX.
  * Sets *lang (if not NULL) to its language. */
 bool name_is_script(const char *name, enum lang *lang);
+
+/* True when NAME matches the script pattern but its result names would be
+ * longer than NAME_MAX: it is kept as a file and never run. */
+bool name_script_too_long(const char *name);
 
 /* Length of the stem of a script name ("a.b.py" -> 3), or 0 if not a script. */
 size_t name_stem_len(const char *name);

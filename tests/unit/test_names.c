@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -284,9 +285,31 @@ static void test_lang_names(void **state)
 	assert_int_equal(lang_from_name("python3"), LANG_NONE);
 }
 
+/* A name whose result names ("<stem>.status") cannot fit in NAME_MAX is not
+ * a script, and is reported as too long; one byte shorter is a script. */
+static void test_script_name_too_long_for_results(void **state)
+{
+	char name[NAME_MAX + 1];
+	(void)state;
+
+	/* stem 248 + ".status" = 255: fits. */
+	memset(name, 'a', 248);
+	strcpy(name + 248, ".py");
+	assert_true(name_is_script(name, NULL));
+	assert_false(name_script_too_long(name));
+	/* stem 249 + ".status" = 256: does not. */
+	memset(name, 'a', 249);
+	strcpy(name + 249, ".js");
+	assert_false(name_is_script(name, NULL));
+	assert_true(name_script_too_long(name));
+	assert_false(name_script_too_long("short.py"));
+	assert_false(name_script_too_long(".hidden-but-very-long.py"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_script_name_too_long_for_results),
 		cmocka_unit_test(test_python_scripts),
 		cmocka_unit_test(test_javascript_scripts),
 		cmocka_unit_test(test_not_scripts),
