@@ -180,19 +180,25 @@ static void local_cancel(struct backend *b, struct run_handle *r, enum cancel_re
 	wake(lb);
 }
 
-/* Kills the run's processes: the whole sandbox (bwrap's pid namespace dies
- * with its init), or the process group without a sandbox. Thread only. */
+/* Kills the run's processes. The child leads its own process group (it
+ * called setsid), and so does everything of the run that has not yet made a
+ * session of its own: with a sandbox, both bwrap processes. Killing only the
+ * outer bwrap while the inner one still waits for it during setup would
+ * leave the inner one waiting forever, holding a copy of the host's mounts
+ * (this mount's among them, so it could never be torn down). The script
+ * itself dies with the sandbox's pid namespace when its init goes. The group
+ * cannot be another's: the child is not reaped yet. Thread only. */
 static void kill_run(struct run_handle *r)
 {
 	if (r->pid <= 0 || r->killed)
 		return;
 	r->killed = true;
+	if (!r->exited)
+		kill(-r->pid, SIGKILL);
 	if (r->fd[W_PID] >= 0)
 		syscall(SYS_pidfd_send_signal, r->fd[W_PID], SIGKILL, NULL, 0);
 	else if (!r->exited)
 		kill(r->pid, SIGKILL);
-	if (r->lb->cfg.sandbox == SANDBOX_NONE && !r->exited)
-		kill(-r->pid, SIGKILL);
 }
 
 /* Builds the command line. Strings are owned by V. */
