@@ -13,6 +13,7 @@
 struct sink {
 	char *buf;
 	size_t len;
+	size_t cap;
 	size_t max;
 	bool too_big;
 	atomic_int *cancel;
@@ -27,13 +28,20 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 		s->too_big = true;
 		return 0;
 	}
-	char *nb = realloc(s->buf, s->len + n + 1);
-	if (!nb)
-		return 0;
-	memcpy(nb + s->len, ptr, n);
+	if (s->len + n + 1 > s->cap) {
+		/* Grow geometrically: a big reply comes in many small pieces. */
+		size_t cap = s->cap ? s->cap : 16384;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (!nb)
+			return 0;
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, ptr, n);
 	s->len += n;
-	nb[s->len] = '\0';
-	s->buf = nb;
+	s->buf[s->len] = '\0';
 	return n;
 }
 
