@@ -95,8 +95,16 @@ struct engine *engine_new(const struct engine_config *cfg, struct backend *backe
 
 static int meta_dir(struct workspace *ws, bool create)
 {
-	if (ws->meta_fd >= 0)
+	struct stat st;
+
+	/* The folder may have been removed behind our back (the store
+	 * emptied by hand): then make it anew. */
+	if (ws->meta_fd >= 0 && fstatat(ws->meta_fd, "", &st, AT_EMPTY_PATH) == 0 && st.st_nlink > 0)
 		return ws->meta_fd;
+	if (ws->meta_fd >= 0) {
+		close(ws->meta_fd);
+		ws->meta_fd = -1;
+	}
 	int fd = openat(ws->store_fd, NAMES_META_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
 		if (mkdirat(ws->store_fd, NAMES_META_DIR, 0755) < 0 && errno != EEXIST)
@@ -294,6 +302,19 @@ static void load_record(struct record *rec)
 	file_name(name, sizeof(name), rec, RK_ERROR);
 	rec->error_text = read_small(dir, name, 1 << 20, &len);
 	if (rec->rr.state == RS_PENDING || rec->rr.state == RS_RUNNING) {
+		/* The crash may have come before the new run's outputs replaced
+		 * the old run's: those (older than the save) do not belong to it. */
+		for (int k = RK_OUT; k <= RK_ERR; k++) {
+			struct stat st;
+			char out_name[NAME_MAX + 1];
+			file_name(out_name, sizeof(out_name), rec, (enum result_kind)k);
+			if (fstatat(dir, out_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 < rec->rr.saved_at_ms) {
+				int fd = fresh_output(rec, (enum result_kind)k);
+				if (fd >= 0)
+					close(fd);
+			}
+		}
 		rec->rr.state = RS_INTERRUPTED;
 		rec->rr.finished_at_ms = 0;
 		run_record_set_error(&rec->rr, "Interrupted",
@@ -489,6 +510,9 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 	run_record_free(&rec->rr);
 	free(rec->error_text);
 	rec->error_text = NULL;
+	/* The pending status goes first: a crash from here on leaves a run
+	 * that shows as interrupted, never the old status over new files. */
+	save_status(rec);
 	fd = fresh_output(rec, RK_OUT);
 	if (fd < 0)
 		log_error("cannot create the output file of %s: %s", rec->stem, strerror(-fd));
@@ -498,7 +522,6 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 		log_error("cannot create the error output file of %s: %s", rec->stem, strerror(-fd));
 	rec->err_fd = fd;
 	save_error_text(rec);
-	save_status(rec);
 	ws->eng->hooks.changed(ws->eng->ud, rec);
 	return rec;
 }

@@ -849,8 +849,13 @@ static void afs_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 	}
 	moved = known_node(fs, parent, name);
 	replaced = known_node(fs, newparent, newname);
-	if (renameat2(parent->fd, name, newparent->fd, newname, flags) < 0) {
-		rc = errno;
+	rc = renameat2(parent->fd, name, newparent->fd, newname, flags) < 0 ? errno : 0;
+	if ((rc == ENOTEMPTY || rc == EEXIST) && replaced && replaced->fmt == S_IFDIR) {
+		/* A directory that looks empty may still hold its meta folder. */
+		drop_empty_meta(newparent->fd, newname);
+		rc = renameat2(parent->fd, name, newparent->fd, newname, flags) < 0 ? errno : 0;
+	}
+	if (rc) {
 		engine_unlock(fs->eng);
 		return (void)fuse_reply_err(req, rc);
 	}

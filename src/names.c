@@ -16,8 +16,9 @@ bool name_is_stem(const char *stem, size_t len)
 	return memchr(stem, '/', len) == NULL && memchr(stem, '\0', len) == NULL;
 }
 
-/* The longest suffix of a result name: ".status". */
-#define LONGEST_SUFFIX 7
+/* The longest name made from a stem: ".<stem>.status.tmp", the temporary
+ * name under which a result file is written before it replaces the old. */
+#define LONGEST_SUFFIX 12
 
 static bool matches_pattern(const char *name, enum lang *lang)
 {

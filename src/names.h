@@ -20,7 +20,8 @@ enum result_kind { RK_OUT = 0, RK_ERR, RK_ERROR, RK_STATUS, RK_COUNT };
 #define NAMES_META_DIR ".agentbayfs"
 
 /* True when NAME is an eligible script name: ^[^.#][^/]*\.(py|js)$, and
- * short enough that its result names ("<stem>.status") fit in NAME_MAX.
+ * short enough that its result names, and the temporary names they are
+ * written under (".<stem>.status.tmp"), fit in NAME_MAX.
  * Sets *lang (if not NULL) to its language. */
 bool name_is_script(const char *name, enum lang *lang);
 

@@ -44,7 +44,8 @@ def _agentbayfs_run():
         with open(path, "rb") as f:
             source = f.read()
         code = compile(source, path, "exec")
-    except SyntaxError as exc:
+    except (SyntaxError, ValueError) as exc:
+        # ValueError: "source code string cannot contain null bytes".
         sys.stderr.write(report(exc, None))
         sys.stderr.flush()
         return 1

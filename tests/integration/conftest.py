@@ -49,7 +49,7 @@ FINAL_STATES = {"succeeded", "failed", "timed_out", "cancelled", "interrupted"}
 ALL_STATES = FINAL_STATES | {"pending", "running"}
 RESULT_SUFFIXES = (".out", ".err", ".error", ".status")
 
-LOG_BAD = re.compile(r"error|fatal|sanitizer|leak|abort|assert|segv", re.IGNORECASE)
+LOG_BAD = re.compile(r"error|fatal|sanitizer|leak|abort|assert|segv|==[0-9]+==", re.IGNORECASE)
 
 
 def binary_path():
@@ -486,7 +486,8 @@ class MountFactory:
         os.makedirs(store, exist_ok=True)
         opts = list(opts or [])
         log = os.path.join(self.base, "daemon-%d.log" % n)
-        cmd = [binary, "-f", "-o", "store=" + store]
+        # AGENTBAYFS_WRAP runs the daemon under a tool, e.g. valgrind.
+        cmd = os.environ.get("AGENTBAYFS_WRAP", "").split() + [binary, "-f", "-o", "store=" + store]
         all_opts = opts + extra_opts()
         if all_opts:
             cmd += ["-o", ",".join(all_opts)]

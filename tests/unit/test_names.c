@@ -292,14 +292,14 @@ static void test_script_name_too_long_for_results(void **state)
 	char name[NAME_MAX + 1];
 	(void)state;
 
-	/* stem 248 + ".status" = 255: fits. */
-	memset(name, 'a', 248);
-	strcpy(name + 248, ".py");
+	/* stem 243 + ".status.tmp" + leading dot = 255: fits. */
+	memset(name, 'a', 243);
+	strcpy(name + 243, ".py");
 	assert_true(name_is_script(name, NULL));
 	assert_false(name_script_too_long(name));
-	/* stem 249 + ".status" = 256: does not. */
-	memset(name, 'a', 249);
-	strcpy(name + 249, ".js");
+	/* stem 244: does not. */
+	memset(name, 'a', 244);
+	strcpy(name + 244, ".js");
 	assert_false(name_is_script(name, NULL));
 	assert_true(name_script_too_long(name));
 	assert_false(name_script_too_long("short.py"));
