@@ -696,11 +696,26 @@ static void finish(struct local_backend *lb, struct run_handle *r)
 	free_run(r);
 }
 
-static bool run_done(const struct run_handle *r)
+static bool run_done(struct run_handle *r)
 {
+	bool pipes_closed = r->fd[W_OUT] < 0 && r->fd[W_ERR] < 0 && r->fd[W_REP] < 0;
+
 	if (r->pid < 0)
 		return true;
-	return r->exited && r->fd[W_OUT] < 0 && r->fd[W_ERR] < 0 && r->fd[W_REP] < 0;
+	/* Without pidfds (kernels before 5.3, valgrind) the exit is seen once
+	 * the output is closed: the process is ending then, so wait for it. */
+	if (!r->exited && pipes_closed && r->fd[W_PID] < 0) {
+		int st = 0;
+		pid_t p;
+		do
+			p = waitpid(r->pid, &st, 0);
+		while (p < 0 && errno == EINTR);
+		r->exited = true;
+		r->wstatus = p == r->pid ? st : 0;
+		if (r->lb->cfg.sandbox == SANDBOX_NONE)
+			kill(-r->pid, SIGKILL);
+	}
+	return r->exited && pipes_closed;
 }
 
 static void on_readable(struct local_backend *lb, struct run_handle *r, enum wkind k)
