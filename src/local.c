@@ -30,7 +30,8 @@
 extern const char bootstrap_python[];
 extern const char bootstrap_javascript[];
 
-enum wkind { W_OUT, W_ERR, W_REP, W_PID, W_TIMER, W_COUNT };
+/* W_STATUS: bwrap's --json-status-fd, which names the sandbox's init. */
+enum wkind { W_OUT, W_ERR, W_REP, W_STATUS, W_PID, W_TIMER, W_COUNT };
 
 struct watch {
 	struct run_handle *run;
@@ -47,6 +48,9 @@ struct run_handle {
 	struct watch w[W_COUNT];
 	int fd[W_COUNT];
 	pid_t pid;
+	pid_t child_pid;             /* the sandbox's init, as bwrap reports it */
+	char status_buf[256];        /* what bwrap's status fd said so far */
+	size_t status_len;
 	int slot;
 	/* the request, copied */
 	enum lang lang;
@@ -193,6 +197,11 @@ static void kill_run(struct run_handle *r)
 	if (r->pid <= 0 || r->killed)
 		return;
 	r->killed = true;
+	/* Once set up, the sandbox's init has left the group: kill it by pid,
+	 * and its pid namespace goes with it. It is our grandchild and cannot
+	 * have been reaped and reused while our child still lives. */
+	if (!r->exited && r->child_pid > 0)
+		kill(r->child_pid, SIGKILL);
 	if (!r->exited)
 		kill(-r->pid, SIGKILL);
 	if (r->fd[W_PID] >= 0)
@@ -240,7 +249,8 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 				   "--size", size, "--tmpfs", "/tmp",
 				   "--size", size, "--tmpfs", "/work",
 				   "--perms", "0644", "--file", "4", path,
-				   "--remount-ro", "/", "--chdir", "/work", "--", NULL);
+				   "--remount-ro", "/", "--chdir", "/work",
+				   "--json-status-fd", "5", "--", NULL);
 	}
 	if (r->lang == LANG_PYTHON)
 		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, path, NULL);
@@ -295,23 +305,23 @@ static void set_limit(int res, rlim_t v)
 	setrlimit(res, &rl);
 }
 
-static void child(struct local_backend *lb, struct run_handle *r, int fds[5], char **argv, char **envp,
+static void child(struct local_backend *lb, struct run_handle *r, int fds[6], char **argv, char **envp,
 		  const char *chdir_to, pid_t parent)
 {
-	int hi[5];
+	int hi[6];
 	sigset_t all;
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
 		if (hi[i] < 0)
 			child_fail(fds[3], errno, STAGE_SETUP);
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (dup2(hi[i], i) < 0)
 			child_fail(hi[3], errno, STAGE_SETUP);
-	syscall(SYS_close_range, 5u, ~0u, 0u);
+	syscall(SYS_close_range, 6u, ~0u, 0u);
 	if (setsid() < 0)
 		child_fail(3, errno, STAGE_SETUP);
 	set_limit(RLIMIT_CORE, 0);
@@ -366,7 +376,7 @@ static void arm_timer(struct run_handle *r, unsigned secs)
 /* Forks the run. On failure sets r->spawn_errno and leaves r->pid < 0. */
 static void spawn(struct local_backend *lb, struct run_handle *r)
 {
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 };
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 }, st[2] = { -1, -1 };
 	int devnull = -1, code = -1;
 	struct strvec argv = { 0 }, envp = { 0 };
 	char tmpdir[] = "/tmp/agentbayfs-run-XXXXXX";
@@ -384,7 +394,7 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 		r->spawn_errno = EAGAIN;
 		return;
 	}
-	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)))
+	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)) || (rc = make_pipe(st)))
 		goto fail;
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	code = memfd_create("agentbayfs-script", MFD_CLOEXEC);
@@ -430,7 +440,7 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 			goto fail;
 		}
 	}
-	int fds[5] = { devnull, out[1], err[1], rep[1], code };
+	int fds[6] = { devnull, out[1], err[1], rep[1], code, st[1] };
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -443,11 +453,13 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	r->fd[W_OUT] = out[0];
 	r->fd[W_ERR] = err[0];
 	r->fd[W_REP] = rep[0];
+	r->fd[W_STATUS] = st[0];
 	r->fd[W_PID] = (int)syscall(SYS_pidfd_open, pid, 0);
 	r->fd[W_TIMER] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	close(out[1]);
 	close(err[1]);
 	close(rep[1]);
+	close(st[1]);
 	close(devnull);
 	close(code);
 	strvec_free(&argv);
@@ -467,6 +479,7 @@ fail:
 		if (out[i] >= 0) close(out[i]);
 		if (err[i] >= 0) close(err[i]);
 		if (rep[i] >= 0) close(rep[i]);
+		if (st[i] >= 0) close(st[i]);
 	}
 	if (devnull >= 0)
 		close(devnull);
@@ -628,12 +641,28 @@ static void build_result(struct local_backend *lb, struct run_handle *r, struct 
 		size_t n = r->errhead_len;
 		while (n > 0 && (r->errhead[n - 1] == '\n' || r->errhead[n - 1] == '\r'))
 			n--;
+		const char *msg = r->errhead;
+		while (n > 0 && (*msg == '\n' || *msg == '#' || *msg == ' ')) {
+			msg++;
+			n--;
+		}
 		res->state = RS_FAILED;
-		set_errorf(res, "SandboxError",
-			   "the %s could not start (exit status %d)%s%.*s; check that bubblewrap works for "
-			   "this user (user namespaces enabled), or mount with -o sandbox=none",
-			   lb->cfg.sandbox == SANDBOX_BWRAP ? "sandbox" : "interpreter", res->exit_code,
-			   n ? ": " : "", (int)n, r->errhead);
+		if (memmem(r->errhead, r->errhead_len, "bwrap:", 6) || lb->cfg.sandbox == SANDBOX_NONE) {
+			set_errorf(res, "SandboxError",
+				   "the %s could not start (%s%d)%s%.*s; check that bubblewrap works for this "
+				   "user (user namespaces enabled, processes to spare for the run), or mount with "
+				   "-o sandbox=none", lb->cfg.sandbox == SANDBOX_BWRAP ? "sandbox" : "interpreter",
+				   res->signal ? "signal " : "exit status ", res->signal ? res->signal : res->exit_code,
+				   n ? ": " : "", (int)n, msg);
+		} else if (memmem(r->errhead, r->errhead_len, "OOM", 3) || memmem(r->errhead, r->errhead_len, "memory", 6)) {
+			set_errorf(res, "MemoryError",
+				   "the interpreter could not start within the memory limit of %llu MiB (%.*s); "
+				   "raise it with -o memory=BYTES", (unsigned long long)(lb->cfg.memory >> 20), (int)n, msg);
+		} else {
+			set_errorf(res, "InterpreterError", "the interpreter failed before running the script (%s%d)%s%.*s",
+				   res->signal ? "signal " : "exit status ", res->signal ? res->signal : res->exit_code,
+				   n ? ": " : "", (int)n, msg);
+		}
 		return;
 	}
 	if (res->signal) {
@@ -723,6 +752,34 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 	char buf[65536];
 
 	switch (k) {
+	case W_STATUS: {
+		ssize_t n = read(r->fd[k], buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			close_watch(lb, r, k);
+			return;
+		}
+		size_t room = sizeof(r->status_buf) - 1 - r->status_len;
+		size_t c = (size_t)n < room ? (size_t)n : room;
+		memcpy(r->status_buf + r->status_len, buf, c);
+		r->status_len += c;
+		r->status_buf[r->status_len] = '\0';
+		const char *p = strstr(r->status_buf, "\"child-pid\"");
+		if (p && !r->child_pid) {
+			p = strchr(p, ':');
+			long v = p ? strtol(p + 1, NULL, 10) : 0;
+			if (v > 1) {
+				r->child_pid = (pid_t)v;
+				/* Cancelled while it was being set up: finish the job. */
+				pthread_mutex_lock(&lb->lock);
+				if (r->killed && !r->exited)
+					kill(r->child_pid, SIGKILL);
+				pthread_mutex_unlock(&lb->lock);
+			}
+		}
+		return;
+	}
 	case W_OUT:
 	case W_ERR:
 	case W_REP: {
