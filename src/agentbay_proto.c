@@ -530,7 +530,8 @@ static void set_counts(struct exec_result *res, const cJSON *o)
 {
 	const cJSON *c = item_ci(o, "executionCount", "execution_count");
 
-	if (cJSON_IsNumber(c))
+	/* From the network: only a count that an int64 can hold. */
+	if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 9.0e18)
 		res->execution_count = (int64_t)c->valuedouble;
 }
 

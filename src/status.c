@@ -94,13 +94,18 @@ int run_record_set_error(struct run_record *r, const char *name, const char *val
 
 void format_rfc3339(int64_t ms, char *buf, size_t bufsz)
 {
-	time_t secs = (time_t)(ms / 1000);
+	/* Floor division: times before 1970 keep a positive millisecond part. */
+	int64_t secs = ms / 1000, frac = ms % 1000;
+	if (frac < 0) {
+		frac += 1000;
+		secs--;
+	}
+	time_t t = (time_t)secs;
 	struct tm tm;
-	char base[32];
 
-	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, bufsz, "%s.%03dZ", base, (int)(ms % 1000));
+	gmtime_r(&t, &tm);
+	snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 /* Reads N digits at S into *out; false unless all N are digits. */
@@ -168,6 +173,16 @@ static cJSON *time_or_null(int64_t ms)
 	return cJSON_CreateString(buf);
 }
 
+/* Counters are written as exact integers: cJSON prints doubles with 15
+ * significant digits, which changes values past 2^53. */
+static void add_count(cJSON *o, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	cJSON_AddRawToObject(o, key, buf);
+}
+
 char *status_render(const struct run_record *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -182,7 +197,7 @@ char *status_render(const struct run_record *r)
 	cJSON_AddStringToObject(o, "script", r->script);
 	cJSON_AddStringToObject(o, "language", lang_name(r->lang));
 	cJSON_AddStringToObject(o, "backend", r->backend);
-	cJSON_AddNumberToObject(o, "run", (double)r->run);
+	add_count(o, "run", r->run);
 	cJSON_AddStringToObject(o, "state", run_state_name(r->state));
 	if (r->exit_code >= 0)
 		cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
@@ -196,11 +211,11 @@ char *status_render(const struct run_record *r)
 	cJSON_AddItemToObject(o, "started_at", time_or_null(r->started_at_ms));
 	cJSON_AddItemToObject(o, "finished_at", time_or_null(r->finished_at_ms));
 	if (duration >= 0)
-		cJSON_AddNumberToObject(o, "duration_ms", (double)duration);
+		add_count(o, "duration_ms", (uint64_t)duration);
 	else
 		cJSON_AddNullToObject(o, "duration_ms");
-	cJSON_AddNumberToObject(o, "stdout_bytes", (double)r->stdout_bytes);
-	cJSON_AddNumberToObject(o, "stderr_bytes", (double)r->stderr_bytes);
+	add_count(o, "stdout_bytes", r->stdout_bytes);
+	add_count(o, "stderr_bytes", r->stderr_bytes);
 	cJSON_AddBoolToObject(o, "truncated", r->truncated);
 	cJSON *results = r->results_json ? cJSON_Parse(r->results_json) : NULL;
 	const char *main_text = NULL;
@@ -219,7 +234,7 @@ char *status_render(const struct run_record *r)
 		cJSON_AddItemToObject(o, "results", cJSON_CreateArray());
 	}
 	if (r->execution_count >= 0)
-		cJSON_AddNumberToObject(o, "execution_count", (double)r->execution_count);
+		add_count(o, "execution_count", (uint64_t)r->execution_count);
 	else
 		cJSON_AddNullToObject(o, "execution_count");
 	if (r->error_name) {
@@ -254,6 +269,14 @@ static double get_num(const cJSON *o, const char *key, double dflt)
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* A non-negative integer field; out-of-range or odd values read as 0. The
+ * renderer writes these as exact integers, not doubles. */
+static uint64_t get_count(const cJSON *o, const char *key)
+{
+	double v = get_num(o, key, 0);
+	return v >= 1 && v < 9.0e18 ? (uint64_t)v : 0;
+}
+
 int status_parse(const char *text, size_t len, struct run_record *r)
 {
 	cJSON *o = cJSON_ParseWithLength(text, len);
@@ -273,19 +296,18 @@ int status_parse(const char *text, size_t len, struct run_record *r)
 	backend = cJSON_GetObjectItemCaseSensitive(o, "backend");
 	if (cJSON_IsString(backend) && strlen(backend->valuestring) < sizeof(r->backend))
 		snprintf(r->backend, sizeof(r->backend), "%s", backend->valuestring);
-	double run = get_num(o, "run", 0);
-	r->run = run > 0 ? (uint64_t)run : 0;
-	r->exit_code = (int)get_num(o, "exit_code", -1);
-	r->signal = (int)get_num(o, "signal", 0);
+	r->run = get_count(o, "run");
+	double code = get_num(o, "exit_code", -1), sig = get_num(o, "signal", 0);
+	r->exit_code = code >= 0 && code <= 255 ? (int)code : -1;
+	r->signal = sig > 0 && sig < 128 ? (int)sig : 0;
 	r->saved_at_ms = get_time(o, "saved_at");
 	r->started_at_ms = get_time(o, "started_at");
 	r->finished_at_ms = get_time(o, "finished_at");
-	double ob = get_num(o, "stdout_bytes", 0), eb = get_num(o, "stderr_bytes", 0);
-	r->stdout_bytes = ob > 0 ? (uint64_t)ob : 0;
-	r->stderr_bytes = eb > 0 ? (uint64_t)eb : 0;
+	r->stdout_bytes = get_count(o, "stdout_bytes");
+	r->stderr_bytes = get_count(o, "stderr_bytes");
 	r->truncated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "truncated"));
-	double count = get_num(o, "execution_count", -1);
-	r->execution_count = count >= 0 ? (int64_t)count : -1;
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(o, "execution_count");
+	r->execution_count = cJSON_IsNumber(ec) && ec->valuedouble >= 0 ? (int64_t)get_count(o, "execution_count") : -1;
 	err = cJSON_GetObjectItemCaseSensitive(o, "error");
 	if (cJSON_IsObject(err)) {
 		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "name"));
