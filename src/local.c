@@ -747,11 +747,38 @@ static bool run_done(struct run_handle *r)
 	return r->exited && pipes_closed;
 }
 
+/* bwrap's status fd: keeps the pid of the sandbox's init once named. */
+static void note_status(struct local_backend *lb, struct run_handle *r, const char *buf, size_t n)
+{
+	size_t room = sizeof(r->status_buf) - 1 - r->status_len;
+	size_t c = n < room ? n : room;
+
+	memcpy(r->status_buf + r->status_len, buf, c);
+	r->status_len += c;
+	r->status_buf[r->status_len] = '\0';
+	const char *p = strstr(r->status_buf, "\"child-pid\"");
+	if (!p || r->child_pid)
+		return;
+	p = strchr(p, ':');
+	long v = p ? strtol(p + 1, NULL, 10) : 0;
+	if (v <= 1)
+		return;
+	r->child_pid = (pid_t)v;
+	/* Cancelled while it was being set up: finish the job. */
+	pthread_mutex_lock(&lb->lock);
+	if (r->killed && !r->exited)
+		kill(r->child_pid, SIGKILL);
+	pthread_mutex_unlock(&lb->lock);
+}
+
 static void on_readable(struct local_backend *lb, struct run_handle *r, enum wkind k)
 {
 	char buf[65536];
 
 	switch (k) {
+	case W_OUT:
+	case W_ERR:
+	case W_REP:
 	case W_STATUS: {
 		ssize_t n = read(r->fd[k], buf, sizeof(buf));
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -760,34 +787,8 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			close_watch(lb, r, k);
 			return;
 		}
-		size_t room = sizeof(r->status_buf) - 1 - r->status_len;
-		size_t c = (size_t)n < room ? (size_t)n : room;
-		memcpy(r->status_buf + r->status_len, buf, c);
-		r->status_len += c;
-		r->status_buf[r->status_len] = '\0';
-		const char *p = strstr(r->status_buf, "\"child-pid\"");
-		if (p && !r->child_pid) {
-			p = strchr(p, ':');
-			long v = p ? strtol(p + 1, NULL, 10) : 0;
-			if (v > 1) {
-				r->child_pid = (pid_t)v;
-				/* Cancelled while it was being set up: finish the job. */
-				pthread_mutex_lock(&lb->lock);
-				if (r->killed && !r->exited)
-					kill(r->child_pid, SIGKILL);
-				pthread_mutex_unlock(&lb->lock);
-			}
-		}
-		return;
-	}
-	case W_OUT:
-	case W_ERR:
-	case W_REP: {
-		ssize_t n = read(r->fd[k], buf, sizeof(buf));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			close_watch(lb, r, k);
+		if (k == W_STATUS) {
+			note_status(lb, r, buf, (size_t)n);
 			return;
 		}
 		if (k == W_REP) {
