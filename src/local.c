@@ -87,6 +87,7 @@ struct local_backend {
 	struct run_handle *starting;  /* queued for the thread to fork; under lock */
 	struct run_handle *runs;      /* forked or finishing; thread only */
 	bool stopping;                /* under lock */
+	struct timespec reap_until;   /* thread only: poll for orphans until then */
 	unsigned char *slot_used;     /* thread only */
 };
 
@@ -771,6 +772,37 @@ static void note_status(struct local_backend *lb, struct run_handle *r, const ch
 	pthread_mutex_unlock(&lb->lock);
 }
 
+/* The run's child has exited: note how, and let its output drain. */
+static void child_exited(struct local_backend *lb, struct run_handle *r, int wstatus)
+{
+	r->exited = true;
+	r->wstatus = wstatus;
+	close_watch(lb, r, W_PID);
+	if (lb->cfg.sandbox == SANDBOX_NONE)
+		kill(-r->pid, SIGKILL); /* what the script left running */
+	/* Output still held open by something: give it a moment. */
+	r->draining = true;
+	arm_timer(r, DRAIN_SECONDS);
+}
+
+/* Reaps every child that has ended. The daemon is a child subreaper, so a
+ * sandbox's init orphaned by a cancel lands here too and is reaped at once:
+ * left as a zombie it would still count against its uid's process limit
+ * and make the next run of that slot fail to start. All reaping is done
+ * here, so no exit status is taken from under its run. Thread only. */
+static void reap(struct local_backend *lb)
+{
+	int st;
+	pid_t p;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		for (struct run_handle *r = lb->runs; r; r = r->next)
+			if (r->pid == p && !r->exited) {
+				child_exited(lb, r, st);
+				break;
+			}
+}
+
 static void on_readable(struct local_backend *lb, struct run_handle *r, enum wkind k)
 {
 	char buf[65536];
@@ -810,21 +842,9 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 		r->sink.out(r->ctx, k == W_OUT ? 1 : 2, buf, (size_t)n);
 		return;
 	}
-	case W_PID: {
-		int st;
-		pid_t p = waitpid(r->pid, &st, WNOHANG);
-		if (p == r->pid || (p < 0 && errno == ECHILD)) {
-			r->exited = true;
-			r->wstatus = p == r->pid ? st : 0;
-			close_watch(lb, r, W_PID);
-			if (lb->cfg.sandbox == SANDBOX_NONE)
-				kill(-r->pid, SIGKILL); /* what the script left running */
-			/* Output still held open by something: give it a moment. */
-			r->draining = true;
-			arm_timer(r, DRAIN_SECONDS);
-		}
+	case W_PID:
+		reap(lb);
 		return;
-	}
 	case W_TIMER: {
 		uint64_t ticks;
 		if (read(r->fd[W_TIMER], &ticks, sizeof(ticks)) < 0)
@@ -855,7 +875,14 @@ static void *loop(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
-		int n = epoll_wait(lb->epfd, evs, 32, -1);
+		/* After a run ended or was killed, its sandbox's init may come to
+		 * us as an orphan with no event to say so: look every 50 ms for a
+		 * while. */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		bool polling = now.tv_sec < lb->reap_until.tv_sec ||
+			       (now.tv_sec == lb->reap_until.tv_sec && now.tv_nsec < lb->reap_until.tv_nsec);
+		int n = epoll_wait(lb->epfd, evs, 32, polling ? 50 : -1);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -896,7 +923,8 @@ static void *loop(void *arg)
 			lb->runs = r;
 		}
 
-		/* Cancels, kills, and finished runs. */
+		/* Orphaned sandbox inits, then cancels, kills, and finished runs. */
+		reap(lb);
 		struct run_handle **pp = &lb->runs;
 		while (*pp) {
 			struct run_handle *r = *pp;
@@ -909,6 +937,8 @@ static void *loop(void *arg)
 			pthread_mutex_unlock(&lb->lock);
 			if (run_done(r)) {
 				*pp = r->next;
+				clock_gettime(CLOCK_MONOTONIC, &lb->reap_until);
+				lb->reap_until.tv_sec += 3;
 				finish(lb, r);
 			} else {
 				pp = &r->next;
@@ -983,6 +1013,9 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 		snprintf(err, errsz, "cannot set up the local backend: %s", strerror(errno));
 		goto fail;
 	}
+	/* A sandbox's init orphaned by a cancel is reparented to the daemon,
+	 * which reaps it (see reap()). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	int rc = pthread_create(&lb->thread, NULL, loop, lb);
 	if (rc) {
 		snprintf(err, errsz, "cannot start the local backend's thread: %s", strerror(rc));
