@@ -155,6 +155,9 @@ def test_long_series_of_runs_does_not_grow_the_daemon(mount):
     print("runs %d: rss %d -> %d KiB, fds %d -> %d, %.1f runs/s"
           % (SOAK_RUNS, rss0, rss1, fds0, fds1, (SOAK_RUNS - warm) / elapsed))
     assert fds1 <= fds0 + 2, samples
-    assert rss1 <= rss0 + 4096, samples
+    # Under ASan or TSan the allocator's quarantine and shadow memory grow
+    # with use whatever the daemon does: the RSS bound holds for the plain build.
+    if not os.environ.get("AGENTBAYFS_SANITIZED"):
+        assert rss1 <= rss0 + 4096, samples
     for d in "ab":
         assert fs.status("%s/x" % d)["state"] == "succeeded"
