@@ -692,6 +692,14 @@ static void sink_out(void *ctx, int stream, const char *data, size_t len)
 	engine_unlock(e);
 }
 
+/* The run of REC has begun: the one place a record becomes running. */
+static void mark_running(struct record *rec)
+{
+	rec->rr.state = RS_RUNNING;
+	rec->rr.started_at_ms = engine_now_ms();
+	save_status(rec);
+}
+
 static void sink_started(void *ctx)
 {
 	struct job *j = ctx;
@@ -700,9 +708,7 @@ static void sink_started(void *ctx)
 	engine_lock(e);
 	struct record *rec = j->rec;
 	if (rec && rec->rr.state == RS_PENDING) {
-		rec->rr.state = RS_RUNNING;
-		rec->rr.started_at_ms = engine_now_ms();
-		save_status(rec);
+		mark_running(rec);
 		e->hooks.changed(e->ud, rec);
 	}
 	engine_unlock(e);
@@ -761,11 +767,8 @@ static void schedule(struct engine *e)
 			.workspace_id = rec->ws->id,
 		};
 		j->state = JOB_RUNNING;
-		if (!e->backend->ops->reports_start) {
-			rec->rr.state = RS_RUNNING;
-			rec->rr.started_at_ms = engine_now_ms();
-			save_status(rec);
-		}
+		if (!e->backend->ops->reports_start)
+			mark_running(rec);
 		e->running++;
 		int rc = e->backend->ops->start(e->backend, &req, &engine_sink, j, &j->handle);
 		if (rc < 0) {
