@@ -25,6 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "run_uids.h"
+#include "sandbox_filter.h"
 #include "strvec.h"
 
 extern const char bootstrap_python[];
@@ -89,6 +92,8 @@ struct local_backend {
 	bool stopping;                /* under lock */
 	struct timespec reap_until;   /* thread only: poll for orphans until then */
 	unsigned char *slot_used;     /* thread only */
+	struct run_uids uids;         /* with drop_uid: the uid of each slot */
+	bool filter;                  /* a seccomp filter for every sandbox */
 };
 
 static const struct backend_ops local_ops;
@@ -246,12 +251,19 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 			}
 			rc |= strvec_pushv(v, "--ro-bind", prefix, prefix, NULL);
 		}
-		rc |= strvec_pushv(v, "--proc", "/proc", "--dev", "/dev",
+		/* /proc/1 is bubblewrap's init, of the script's own uid and
+		 * dumpable: hidden, or /proc/1/mem would let a script rewrite the
+		 * process that takes the sandbox down. */
+		rc |= strvec_pushv(v, "--proc", "/proc", "--tmpfs", "/proc/1", "--remount-ro", "/proc/1",
+				   "--dev", "/dev",
 				   "--size", size, "--tmpfs", "/tmp",
 				   "--size", size, "--tmpfs", "/work",
 				   "--perms", "0644", "--file", "4", path,
 				   "--remount-ro", "/", "--chdir", "/work",
-				   "--json-status-fd", "5", "--", NULL);
+				   "--json-status-fd", "5", NULL);
+		if (lb->filter)
+			rc |= strvec_pushv(v, "--seccomp", "6", NULL);
+		rc |= strvec_pushv(v, "--", NULL);
 	}
 	if (r->lang == LANG_PYTHON)
 		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, path, NULL);
@@ -306,23 +318,29 @@ static void set_limit(int res, rlim_t v)
 	setrlimit(res, &rl);
 }
 
-static void child(struct local_backend *lb, struct run_handle *r, int fds[6], char **argv, char **envp,
-		  const char *chdir_to, pid_t parent)
+/* The child's fds: 0-2 stdio, 3 the bootstrap's report, 4 the script, 5
+ * bwrap's status, 6 the seccomp filter (or nothing). */
+#define CHILD_FDS 7
+
+static void child(struct local_backend *lb, struct run_handle *r, int fds[CHILD_FDS], char **argv,
+		  char **envp, const char *chdir_to, pid_t parent)
 {
-	int hi[6];
+	int hi[CHILD_FDS];
 	sigset_t all;
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int i = 0; i < 6; i++) {
-		hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
-		if (hi[i] < 0)
+	for (int i = 0; i < CHILD_FDS; i++) {
+		hi[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+		if (fds[i] >= 0 && hi[i] < 0)
 			child_fail(fds[3], errno, STAGE_SETUP);
 	}
-	for (int i = 0; i < 6; i++)
-		if (dup2(hi[i], i) < 0)
+	for (int i = 0; i < CHILD_FDS; i++)
+		if (hi[i] < 0)
+			close(i);
+		else if (dup2(hi[i], i) < 0)
 			child_fail(hi[3], errno, STAGE_SETUP);
-	syscall(SYS_close_range, 6u, ~0u, 0u);
+	syscall(SYS_close_range, (unsigned)CHILD_FDS, ~0u, 0u);
 	if (setsid() < 0)
 		child_fail(3, errno, STAGE_SETUP);
 	set_limit(RLIMIT_CORE, 0);
@@ -332,7 +350,7 @@ static void child(struct local_backend *lb, struct run_handle *r, int fds[6], ch
 	if (lb->cfg.memory)
 		set_limit(RLIMIT_AS, lb->cfg.memory);
 	if (lb->cfg.drop_uid) {
-		uid_t uid = lb->cfg.uid_base + (uid_t)r->slot;
+		uid_t uid = lb->uids.uid[r->slot];
 		/* bwrap's two processes come on top of the script's own. */
 		set_limit(RLIMIT_NPROC, lb->cfg.max_procs + 3);
 		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
@@ -378,7 +396,7 @@ static void arm_timer(struct run_handle *r, unsigned secs)
 static void spawn(struct local_backend *lb, struct run_handle *r)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 }, st[2] = { -1, -1 };
-	int devnull = -1, code = -1;
+	int devnull = -1, code = -1, filter = -1;
 	struct strvec argv = { 0 }, envp = { 0 };
 	char tmpdir[] = "/tmp/agentbayfs-run-XXXXXX";
 	const char *interp = r->lang == LANG_PYTHON ? lb->python : lb->node;
@@ -401,6 +419,10 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	code = memfd_create("agentbayfs-script", MFD_CLOEXEC);
 	if (devnull < 0 || code < 0) {
 		rc = -errno;
+		goto fail;
+	}
+	if (lb->filter && (filter = sandbox_filter_memfd()) < 0) {
+		rc = filter;
 		goto fail;
 	}
 	for (size_t off = 0; off < r->code_len;) {
@@ -441,7 +463,7 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 			goto fail;
 		}
 	}
-	int fds[6] = { devnull, out[1], err[1], rep[1], code, st[1] };
+	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code, st[1], filter };
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -463,6 +485,8 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	close(st[1]);
 	close(devnull);
 	close(code);
+	if (filter >= 0)
+		close(filter);
 	strvec_free(&argv);
 	strvec_free(&envp);
 	for (int k = 0; k < W_COUNT; k++)
@@ -486,6 +510,8 @@ fail:
 		close(devnull);
 	if (code >= 0)
 		close(code);
+	if (filter >= 0)
+		close(filter);
 	strvec_free(&argv);
 	strvec_free(&envp);
 	if (lb->cfg.sandbox == SANDBOX_NONE && strcmp(tmpdir, "/tmp/agentbayfs-run-XXXXXX") != 0) {
@@ -966,6 +992,7 @@ static void local_destroy(struct backend *b)
 	close(lb->epfd);
 	close(lb->evfd);
 	pthread_mutex_destroy(&lb->lock);
+	run_uids_release(&lb->uids);
 	free(lb->python);
 	free(lb->node);
 	free(lb->bwrap);
@@ -1008,10 +1035,33 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	lb->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&lb->lock, NULL);
+	lb->uids.guard_fd = -1;
 	if (!lb->slot_used || lb->epfd < 0 || lb->evfd < 0 ||
 	    epoll_ctl(lb->epfd, EPOLL_CTL_ADD, lb->evfd, &ev) < 0) {
 		snprintf(err, errsz, "cannot set up the local backend: %s", strerror(errno));
 		goto fail;
+	}
+	if (lb->cfg.sandbox == SANDBOX_BWRAP) {
+		struct sock_filter probe[SANDBOX_FILTER_MAX];
+		lb->filter = sandbox_filter_build(probe, SANDBOX_FILTER_MAX) > 0;
+		if (!lb->filter)
+			log_warn("no seccomp filter for this architecture: sandboxed scripts may use "
+				 "every system call the kernel allows them");
+	}
+	/* Uids of this daemon's own, and a guard that takes their processes
+	 * down if the daemon dies without doing it. */
+	if (lb->cfg.drop_uid) {
+		char why[256];
+		int e = run_uids_claim(&lb->uids, lb->cfg.uid_base, lb->cfg.slots, RUN_UIDS_LOCK_DIR,
+				       why, sizeof(why));
+		if (e < 0) {
+			snprintf(err, errsz, "%s", why);
+			goto fail;
+		}
+		if ((e = run_uids_start_guard(&lb->uids)) < 0) {
+			snprintf(err, errsz, "cannot start the process guard of the runs: %s", strerror(-e));
+			goto fail;
+		}
 	}
 	/* A sandbox's init orphaned by a cancel is reparented to the daemon,
 	 * which reaps it (see reap()). */
@@ -1027,6 +1077,7 @@ fail:
 		close(lb->epfd);
 	if (lb->evfd >= 0)
 		close(lb->evfd);
+	run_uids_release(&lb->uids);
 	free(lb->python);
 	free(lb->node);
 	free(lb->bwrap);

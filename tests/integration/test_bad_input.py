@@ -32,7 +32,7 @@ def save_bytes_and_wait(fs, name, data, timeout=30.0):
 def test_python_script_with_nul_byte(fs):
     """A .py holding a NUL byte ends with a clear .error naming the problem,
     reported as the script's own error rather than the runner's internals."""
-    # BUG: with Python 3.11, compile() raises ValueError("source code string
+    # Was a bug, fixed: with Python 3.11, compile() raises ValueError("source code string
     # cannot contain null bytes"); the runner's bootstrap only catches
     # SyntaxError there, so .error says "NonZeroExit: the script exited with
     # status 1" and .err shows a traceback through the bootstrap itself

@@ -167,7 +167,7 @@ def test_rename_exchange_with_a_script_runs_it(fs):
 def test_rename_dir_over_dir_emptied_of_scripts(fs):
     """A directory whose scripts were deleted looks empty, and a directory can
     be renamed over it like over any empty directory."""
-    # BUG: the store copy of "was" still holds the hidden .agentbayfs folder,
+    # Was a bug, fixed: the store copy of "was" still holds the hidden .agentbayfs folder,
     # so rename() fails with ENOTEMPTY although `ls -A was` is empty (rmdir
     # works: it drops the empty meta folder first, rename does not).
     os.mkdir(fs.path("was"))
