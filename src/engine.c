@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,8 +124,37 @@ static void file_name(char *buf, size_t sz, const struct record *rec, enum resul
 		buf[0] = '\0';
 }
 
+/* Overwrites NAME in place: the fallback when the store has no room for a
+ * new copy, as this takes no new space when the old content took as much (a
+ * status record or an error text fits in the block it had). Not atomic: a
+ * crash in the middle can leave a torn file, which a remount ignores. On
+ * failure NAME is left empty, never holding an older run's text; either way
+ * it exists, so the mount shows it (with the text the engine keeps). */
+static int write_in_place(int dir, const char *name, const char *data, size_t len)
+{
+	int fd = openat(dir, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = pwrite(fd, data + off, len - off, (off_t)off);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (rc == 0 && ftruncate(fd, (off_t)len) < 0)
+		rc = -errno;
+	if (rc < 0 && ftruncate(fd, 0) < 0)
+		log_error("cannot empty %s after a failed write: %s", name, strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 /* Writes DATA to NAME in the meta folder so that a crash leaves the old or
- * the new content, never a mix. */
+ * the new content, never a mix; in place when the store is full. */
 static int write_atomic(struct record *rec, enum result_kind kind, const char *data, size_t len)
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
@@ -136,8 +166,8 @@ static int write_atomic(struct record *rec, enum result_kind kind, const char *d
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
 	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len;) {
+		rc = -errno;
+	for (size_t off = 0; fd >= 0 && off < len;) {
 		ssize_t n = write(fd, data + off, len - off);
 		if (n < 0) {
 			rc = -errno;
@@ -145,12 +175,16 @@ static int write_atomic(struct record *rec, enum result_kind kind, const char *d
 		}
 		off += (size_t)n;
 	}
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && renameat(dir, tmp, dir, name) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlinkat(dir, tmp, 0);
+	if (fd >= 0) {
+		if (close(fd) < 0 && rc == 0)
+			rc = -errno;
+		if (rc == 0 && renameat(dir, tmp, dir, name) < 0)
+			rc = -errno;
+		if (rc < 0)
+			unlinkat(dir, tmp, 0);
+	}
+	if ((rc == -ENOSPC || rc == -EDQUOT) && write_in_place(dir, name, data, len) == 0)
+		rc = 0;
 	return rc;
 }
 
@@ -177,14 +211,35 @@ static int fresh_output(struct record *rec, enum result_kind kind)
 	return fd;
 }
 
+/* Something of REC's current run could not be stored (ERR is an errno):
+ * the first failure of a run is logged, the rest would only repeat it. */
+static void store_failed(struct record *rec, const char *what, int err)
+{
+	if (rec->store_err)
+		return;
+	rec->store_err = err;
+	log_error("cannot store %s of %s%s%s: %s (not logged again for this run)", what, rec->ws->path,
+		  strcmp(rec->ws->path, "/") ? "/" : "", rec->stem, strerror(err));
+}
+
+/* RC of writing the file of KIND: on failure the newest text stays only in
+ * memory, and the mount serves it from there. */
+static void note_stored(struct record *rec, enum result_kind kind, int rc, const char *what)
+{
+	if (rc == 0) {
+		rec->unstored &= ~(1u << kind);
+		return;
+	}
+	rec->unstored |= 1u << kind;
+	store_failed(rec, what, -rc);
+}
+
 static void save_status(struct record *rec)
 {
 	char *text = status_render(&rec->rr);
 	int rc = text ? write_atomic(rec, RK_STATUS, text, strlen(text)) : -ENOMEM;
 
-	if (rc < 0)
-		log_error("cannot write the status of %s%s%s: %s", rec->ws->path,
-			  strcmp(rec->ws->path, "/") ? "/" : "", rec->stem, strerror(-rc));
+	note_stored(rec, RK_STATUS, rc, "the status");
 	free(text);
 }
 
@@ -192,8 +247,22 @@ static void save_error_text(struct record *rec)
 {
 	int rc = write_atomic(rec, RK_ERROR, rec->error_text ? rec->error_text : "",
 			      rec->error_text ? strlen(rec->error_text) : 0);
-	if (rc < 0)
-		log_error("cannot write the error file of %s: %s", rec->stem, strerror(-rc));
+
+	note_stored(rec, RK_ERROR, rc, "the error file");
+}
+
+/* Renders REC's ".error" text from the error of its record, with TRACEBACK
+ * (may be NULL) below the first line. */
+static void render_error_text(struct record *rec, const char *traceback)
+{
+	struct exec_result tmp;
+
+	exec_result_init(&tmp);
+	if (rec->rr.error_name)
+		exec_result_set_error(&tmp, rec->rr.error_name, rec->rr.error_value, traceback);
+	free(rec->error_text);
+	rec->error_text = exec_error_render(&tmp);
+	exec_result_free(&tmp);
 }
 
 static char *read_small(int dir, const char *name, size_t max, size_t *len)
@@ -284,24 +353,35 @@ static bool any_result_on_disk(struct workspace *ws, const char *stem)
 	return false;
 }
 
-/* After a crash: a run that was pending or running is marked interrupted. */
+/* After a crash: a run that was pending or running is marked interrupted.
+ * After a full store: what write_in_place left empty is made whole again. */
 static void load_record(struct record *rec)
 {
 	int dir = meta_dir(rec->ws, false);
 	char name[NAME_MAX + 1];
 	size_t len = 0;
+	bool lost;
 	char *text;
 
 	if (dir < 0)
 		return;
 	file_name(name, sizeof(name), rec, RK_STATUS);
 	text = read_small(dir, name, 1 << 20, &len);
-	if (text && status_parse(text, len, &rec->rr) < 0)
+	lost = text && len == 0;
+	if (text && !lost && status_parse(text, len, &rec->rr) < 0)
 		log_error("ignoring a malformed status file for %s in %s", rec->stem, rec->ws->path);
 	free(text);
 	file_name(name, sizeof(name), rec, RK_ERROR);
 	rec->error_text = read_small(dir, name, 1 << 20, &len);
-	if (rec->rr.state == RS_PENDING || rec->rr.state == RS_RUNNING) {
+	if (lost) {
+		rec->rr.state = RS_FAILED;
+		run_record_set_error(&rec->rr, "StoreError",
+				     "the record of the last run could not be stored (the store was full); "
+				     "save the script again to run it");
+		render_error_text(rec, NULL);
+		save_error_text(rec);
+		save_status(rec);
+	} else if (rec->rr.state == RS_PENDING || rec->rr.state == RS_RUNNING) {
 		/* The crash may have come before the new run's outputs replaced
 		 * the old run's: those (older than the save) do not belong to it. */
 		for (int k = RK_OUT; k <= RK_ERR; k++) {
@@ -320,15 +400,13 @@ static void load_record(struct record *rec)
 		run_record_set_error(&rec->rr, "Interrupted",
 				     "agentbayfs stopped before this run finished (the daemon was killed or crashed); "
 				     "save the script again to rerun it");
-		free(rec->error_text);
-		rec->error_text = NULL;
-		struct exec_result tmp;
-		exec_result_init(&tmp);
-		exec_result_set_error(&tmp, rec->rr.error_name, rec->rr.error_value, NULL);
-		rec->error_text = exec_error_render(&tmp);
-		exec_result_free(&tmp);
+		render_error_text(rec, NULL);
 		save_error_text(rec);
 		save_status(rec);
+	} else if (rec->rr.error_name && rec->error_text && !rec->error_text[0]) {
+		/* The status was stored but the error text was not. */
+		render_error_text(rec, NULL);
+		save_error_text(rec);
 	}
 }
 
@@ -368,34 +446,74 @@ bool engine_result_exists(struct record *rec, enum result_kind kind)
 	struct stat st;
 	int dir = meta_dir(rec->ws, false);
 
+	if (rec->unstored & (1u << kind))
+		return true;
 	if (dir < 0)
 		return false;
 	file_name(name, sizeof(name), rec, kind);
 	return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A copy in memory of the text of KIND (status or error) of REC, for when
+ * the store could not even take an empty file of it. Returns an fd or -errno. */
+static int memory_copy(struct record *rec, enum result_kind kind)
+{
+	char *text = kind == RK_STATUS ? status_render(&rec->rr) : strdup(rec->error_text ? rec->error_text : "");
+	size_t len = text ? strlen(text) : 0;
+	int fd, rc = 0;
+
+	if (!text)
+		return -ENOMEM;
+	fd = memfd_create("agentbayfs-result", MFD_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	for (size_t off = 0; rc == 0 && off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0)
+			rc = -errno;
+		else
+			off += (size_t)n;
+	}
+	if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		rc = -errno;
+	free(text);
+	if (rc < 0 && fd >= 0)
+		close(fd);
+	return rc < 0 ? rc : fd;
+}
+
 int engine_result_open(struct record *rec, enum result_kind kind)
 {
 	char name[NAME_MAX + 1];
-	int dir = meta_dir(rec->ws, false), fd;
+	int dir = meta_dir(rec->ws, false), fd = dir;
 
-	if (dir < 0)
-		return dir;
-	file_name(name, sizeof(name), rec, kind);
-	fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+	if (dir >= 0) {
+		file_name(name, sizeof(name), rec, kind);
+		fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			fd = -errno;
+	}
+	if (fd == -ENOENT && (rec->unstored & (1u << kind)))
+		return memory_copy(rec, kind);
+	return fd;
 }
 
 int engine_result_unlink(struct record *rec, enum result_kind kind)
 {
 	char name[NAME_MAX + 1];
-	int dir = meta_dir(rec->ws, false);
+	int dir = meta_dir(rec->ws, false), rc = dir < 0 ? dir : 0;
 
-	if (dir < 0)
-		return dir;
-	file_name(name, sizeof(name), rec, kind);
-	if (unlinkat(dir, name, 0) < 0)
-		return -errno;
+	if (dir >= 0) {
+		file_name(name, sizeof(name), rec, kind);
+		if (unlinkat(dir, name, 0) < 0)
+			rc = -errno;
+	}
+	/* A text kept only in memory goes as if it had been a file. */
+	if (rc == -ENOENT && (rec->unstored & (1u << kind)))
+		rc = 0;
+	if (rc < 0)
+		return rc;
+	rec->unstored &= ~(1u << kind);
 	rec->ws->eng->hooks.changed(rec->ws->eng->ud, rec);
 	return 0;
 }
@@ -447,6 +565,23 @@ static void drop_job(struct record *rec, enum cancel_reason why)
 	}
 }
 
+/* The store did not take all of the run of REC, which ended as RES: it
+ * ends failed, saying so, with the run's own error below the first line. */
+static void fail_unstored(struct record *rec, const struct exec_result *res)
+{
+	int err = rec->store_err ? rec->store_err : EIO;
+	char msg[256];
+	char *own = res->has_error ? exec_error_render(res) : NULL;
+
+	snprintf(msg, sizeof(msg), "%s: the results of this run could not be stored%s; %ssave the script again",
+		 strerror(err), rec->rr.truncated ? " (its output is cut short)" : "",
+		 err == ENOSPC || err == EDQUOT ? "free space in the store, then " : "");
+	rec->rr.state = RS_FAILED;
+	run_record_set_error(&rec->rr, "StoreError", msg);
+	render_error_text(rec, own);
+	free(own);
+}
+
 /* Ends the current run of REC with RES (state, error, codes). */
 static void finalize(struct record *rec, const struct exec_result *res)
 {
@@ -470,6 +605,14 @@ static void finalize(struct record *rec, const struct exec_result *res)
 	close_outputs(rec);
 	save_error_text(rec);
 	save_status(rec);
+	/* A run that lost output or results never passes for a complete one;
+	 * timed out, cancelled and interrupted runs keep what they say. */
+	if ((rec->output_lost || (rec->unstored & (1u << RK_STATUS | 1u << RK_ERROR))) &&
+	    (rec->rr.state == RS_SUCCEEDED || rec->rr.state == RS_FAILED)) {
+		fail_unstored(rec, res);
+		save_error_text(rec);
+		save_status(rec);
+	}
 	e->hooks.changed(e->ud, rec);
 }
 
@@ -484,11 +627,29 @@ static void finalize_error(struct record *rec, enum run_state state, const char 
 	exec_result_free(&res);
 }
 
+/* The output file of KIND for a new run of REC: a write fd, or -1 when the
+ * store cannot take it (the run's output is lost then). */
+static int open_output(struct record *rec, enum result_kind kind)
+{
+	char name[NAME_MAX + 1];
+	int fd = fresh_output(rec, kind), dir;
+
+	if (fd >= 0)
+		return fd;
+	store_failed(rec, kind == RK_OUT ? "the output file" : "the error output file", -fd);
+	rec->output_lost = true;
+	/* The previous run's output must not pass for this run's. */
+	dir = meta_dir(rec->ws, false);
+	file_name(name, sizeof(name), rec, kind);
+	if (dir >= 0)
+		unlinkat(dir, name, 0);
+	return -1;
+}
+
 struct record *engine_save_begin(struct workspace *ws, const char *script, enum lang lang)
 {
 	size_t stem_len = name_stem_len(script);
 	struct record *rec = engine_record(ws, script, stem_len, true);
-	int fd;
 
 	if (!rec)
 		return NULL;
@@ -510,17 +671,13 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 	run_record_free(&rec->rr);
 	free(rec->error_text);
 	rec->error_text = NULL;
+	rec->store_err = 0;
+	rec->output_lost = false;
 	/* The pending status goes first: a crash from here on leaves a run
 	 * that shows as interrupted, never the old status over new files. */
 	save_status(rec);
-	fd = fresh_output(rec, RK_OUT);
-	if (fd < 0)
-		log_error("cannot create the output file of %s: %s", rec->stem, strerror(-fd));
-	rec->out_fd = fd;
-	fd = fresh_output(rec, RK_ERR);
-	if (fd < 0)
-		log_error("cannot create the error output file of %s: %s", rec->stem, strerror(-fd));
-	rec->err_fd = fd;
+	rec->out_fd = open_output(rec, RK_OUT);
+	rec->err_fd = open_output(rec, RK_ERR);
 	save_error_text(rec);
 	ws->eng->hooks.changed(ws->eng->ud, rec);
 	return rec;
@@ -647,24 +804,38 @@ void engine_script_removed(struct workspace *ws, const char *script)
 	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
 	free(rec->error_text);
 	rec->error_text = NULL;
+	rec->unstored = 0;
+	rec->store_err = 0;
+	rec->output_lost = false;
 	ws->eng->hooks.changed(ws->eng->ud, rec);
 }
 
 /* ---- backend events (backend threads, lock not held) -------------------- */
 
-static void write_all(int fd, const char *data, size_t len)
+/* Appends DATA to the output file *FD of REC's run and returns how much it
+ * took. On a failure the file keeps what it has (a prefix of the stream)
+ * and the rest of the stream is dropped. */
+static size_t store_output(struct record *rec, int *fd, const char *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
+	size_t done = 0;
+
+	while (*fd >= 0 && done < len) {
+		ssize_t n = write(*fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("cannot store run output: %s", strerror(errno));
-			return;
+			store_failed(rec, "the output", errno);
+			close(*fd);
+			*fd = -1;
+			break;
 		}
-		data += n;
-		len -= (size_t)n;
+		done += (size_t)n;
 	}
+	if (done < len) {
+		rec->output_lost = true;
+		rec->rr.truncated = true;
+	}
+	return done;
 }
 
 static void sink_out(void *ctx, int stream, const char *data, size_t len)
@@ -676,12 +847,11 @@ static void sink_out(void *ctx, int stream, const char *data, size_t len)
 	struct record *rec = j->rec;
 	if (rec && !j->limit_stream) {
 		uint64_t *count = stream == 1 ? &rec->rr.stdout_bytes : &rec->rr.stderr_bytes;
-		int fd = stream == 1 ? rec->out_fd : rec->err_fd;
+		int *fd = stream == 1 ? &rec->out_fd : &rec->err_fd;
 		uint64_t room = e->cfg.max_output > *count ? e->cfg.max_output - *count : 0;
 		size_t keep = len < room ? len : (size_t)room;
-		if (fd >= 0 && keep > 0)
-			write_all(fd, data, keep);
-		*count += keep;
+		if (keep > 0)
+			*count += store_output(rec, fd, data, keep);
 		if (keep < len) {
 			rec->rr.truncated = true;
 			j->limit_stream = stream;

@@ -8,6 +8,13 @@
  * it to mark a save pending, to run a save, and to forget a script, and it
  * calls hooks->changed() whenever a record's data or state moved.
  *
+ * A full store: when a ".status" or ".error" cannot be replaced, it is
+ * overwritten in place, else left empty, and the engine keeps its text (the
+ * glue serves both from the record anyway), so it never goes missing. A run
+ * that could not store all of its output or results ends failed with a
+ * "StoreError" (truncated when output was lost); the first failure of each
+ * run is logged, once.
+ *
  * Locking: one mutex (engine_lock). Every function here expects it held,
  * except engine_new, engine_shutdown and engine_free. hooks->changed() is
  * called with it held.
@@ -41,7 +48,10 @@ struct record {
 	char *stem;
 	struct run_record rr;    /* what ".status" says */
 	char *error_text;        /* what ".error" says once the run is final */
-	int out_fd, err_fd;      /* where the current run's output goes */
+	int out_fd, err_fd;      /* where the current run's output goes; -1 once it cannot */
+	unsigned unstored;       /* 1 << kind: the newest text of that kind is only in memory */
+	int store_err;           /* errno of the current run's first failure to store; 0: none */
+	bool output_lost;        /* some of the current run's output could not be stored */
 	struct job *job;         /* queued or running; NULL otherwise */
 	void *glue;              /* the FUSE layer's own data */
 };
@@ -78,9 +88,11 @@ void engine_workspace_removed(struct workspace *ws);
  * when the stem has no results. */
 struct record *engine_record(struct workspace *ws, const char *stem, size_t stem_len, bool create);
 
-/* True when the result file of KIND exists for REC. */
+/* True when the result file of KIND exists for REC (or, for status and
+ * error, when its text could not be stored and is kept in memory). */
 bool engine_result_exists(struct record *rec, enum result_kind kind);
-/* Opens the result file of KIND (out or err) for reading; -errno on error. */
+/* Opens the result file of KIND for reading; -errno on error. A status or
+ * error text the store could not take at all comes as a copy in memory. */
 int engine_result_open(struct record *rec, enum result_kind kind);
 /* Removes one result file. 0 or -errno. */
 int engine_result_unlink(struct record *rec, enum result_kind kind);

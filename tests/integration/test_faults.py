@@ -481,16 +481,10 @@ def _write_quietly(path, text):
 # ----------------------------------------------------------------------------
 
 @pytest.mark.deadline(60)
-@pytest.mark.xfail(strict=True, reason="known: when the store is full, a run's .status cannot be "
-                   "written, so it is missing from the mount and .error reads as success")
 def test_store_full(tmpfs_store, mount):
     """A 2 MiB store: a too-big file gets ENOSPC and holds what was accepted,
     other files and results are intact, a run whose results cannot be stored
     says so, the daemon stays up, and after freeing space saves run again."""
-    # BUG: while the store is full a saved script runs but its .status cannot
-    # be written, so STEM.status does not exist in the mount (the README says
-    # it is valid at every moment); .error is an empty file (which means
-    # success) although the 200 KB the script printed were all lost.
     store = tmpfs_store("2m")
     fs = mount(store=store)
     fs.allow_log("No space left on device")

@@ -6,11 +6,15 @@
  * end events by calling the recorded sink, without the engine lock, as a
  * real backend thread would. Engine functions are called with the lock held,
  * as engine.h requires.
+ *
+ * A full store is faked by this executable's own write() and pwrite(), which
+ * take the place of libc's for the engine linked into it: see "a full store".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -130,6 +135,53 @@ static const struct backend_ops fake_ops = {
 	.destroy = fake_destroy,
 };
 
+/* ---- a full store ------------------------------------------------------- */
+
+/* While set, the store's meta folder at this path is full, as a tmpfs is: a
+ * write that needs a page the file does not have yet fails with ENOSPC, a
+ * write into the pages it has succeeds. Everything else writes as usual. */
+static char full_meta[128];
+
+/* True when a write of LEN bytes to FD (at OFF, or at the fd's offset when
+ * OFF < 0) needs space the full store does not have. */
+static bool no_room(int fd, size_t len, off_t off)
+{
+	char proc[64], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (!full_meta[0] || len == 0)
+		return false;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, path, sizeof(path) - 1);
+	if (n < 0)
+		return false;
+	path[n] = '\0';
+	if (strncmp(path, full_meta, strlen(full_meta)) != 0 || fstat(fd, &st) < 0)
+		return false;
+	if (off < 0)
+		off = (fcntl(fd, F_GETFL) & O_APPEND) ? st.st_size : lseek(fd, 0, SEEK_CUR);
+	return off + (off_t)len > (st.st_size + 4095) / 4096 * 4096;
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	if (no_room(fd, len, -1)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return syscall(SYS_write, fd, buf, len);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	if (no_room(fd, len, off)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return syscall(SYS_pwrite64, fd, buf, len, off);
+}
+
 /* ---- the fixture -------------------------------------------------------- */
 
 struct fx {
@@ -220,6 +272,7 @@ static int teardown(void **state)
 	}
 	pthread_mutex_destroy(&f->fb.lock);
 	pthread_cond_destroy(&f->fb.cond);
+	full_meta[0] = '\0';
 	close(f->store_fd);
 	assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 	free(f);
@@ -408,6 +461,61 @@ static bool run_active(struct fx *f, struct record *rec, uint64_t run)
 	active = engine_run_active(rec, run);
 	engine_unlock(f->e);
 	return active;
+}
+
+/* Makes the store full (or not) from now on. */
+static void store_full(struct fx *f, bool full)
+{
+	if (full)
+		snprintf(full_meta, sizeof(full_meta), "%s/%s/", f->dir, NAMES_META_DIR);
+	else
+		full_meta[0] = '\0';
+}
+
+/* Sends stderr, where the engine logs, to a file until log_end(). */
+struct log_capture {
+	int saved;
+	int fd;
+};
+
+static void log_begin(struct log_capture *c)
+{
+	char path[] = "/tmp/agentbayfs-unit-log-XXXXXX";
+
+	fflush(stderr);
+	c->fd = mkstemp(path);
+	assert_true(c->fd >= 0);
+	unlink(path);
+	c->saved = dup(2);
+	assert_true(c->saved >= 0);
+	assert_int_equal(dup2(c->fd, 2), 2);
+}
+
+/* Restores stderr; returns what was logged (malloc'd). */
+static char *log_end(struct log_capture *c)
+{
+	struct stat st;
+	char *text;
+
+	fflush(stderr);
+	assert_int_equal(dup2(c->saved, 2), 2);
+	close(c->saved);
+	assert_int_equal(fstat(c->fd, &st), 0);
+	text = malloc((size_t)st.st_size + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(c->fd, text, (size_t)st.st_size, 0), st.st_size);
+	text[st.st_size] = '\0';
+	close(c->fd);
+	return text;
+}
+
+static int count_of(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -1120,6 +1228,215 @@ static void test_load_after_crash(void **state)
 	end_ok(f, 0);
 }
 
+#define FULL_VALUE "No space left on device: the results of this run could not be stored " \
+	"(its output is cut short); free space in the store, then save the script again"
+
+/* A run on a full store ends failed with a StoreError that says so, with the
+ * run's own error below; every result stays in the mount, on disk they are
+ * empty (never stale); the failure is logged once; with room again the next
+ * save stores normally. */
+static void test_store_full_run_fails(void **state)
+{
+	struct fx *f = *state;
+	struct log_capture c;
+	struct record *rec;
+	struct run_record rr;
+	char buf[4096], *log, *text;
+	ssize_t n;
+	int fd;
+
+	start_engine(f);
+	store_full(f, true);
+	log_begin(&c);
+	commit(f, "x.py", "print('hello')\n1/0\n");
+	rec = record_of(f, "x");
+	deliver_out(f, 0, 1, "hello\n");
+	deliver_out(f, 0, 2, "Traceback...\n");
+	deliver_out(f, 0, 1, "more\n");
+	deliver_end(f, 0, RS_FAILED, 1, 0, "ZeroDivisionError", "division by zero",
+		    "Traceback (most recent call last):\nZeroDivisionError: division by zero\n");
+	log = log_end(&c);
+	assert_int_equal(rec->rr.state, RS_FAILED);
+	assert_int_equal(rec->rr.exit_code, 1);
+	assert_string_equal(rec->rr.error_name, "StoreError");
+	assert_string_equal(rec->rr.error_value, FULL_VALUE);
+	assert_true(rec->rr.truncated);
+	assert_int_equal(rec->rr.stdout_bytes, 0);
+	assert_int_equal(rec->rr.stderr_bytes, 0);
+	assert_string_equal(rec->error_text,
+			    "StoreError: " FULL_VALUE "\n"
+			    "ZeroDivisionError: division by zero\n"
+			    "Traceback (most recent call last):\nZeroDivisionError: division by zero\n");
+	engine_lock(f->e);
+	for (int k = 0; k < RK_COUNT; k++)
+		assert_true(engine_result_exists(rec, (enum result_kind)k));
+	engine_unlock(f->e);
+	for (int k = 0; k < RK_COUNT; k++) {
+		char name[NAME_MAX + 1];
+		assert_non_null(result_name(name, sizeof(name), "x", (enum result_kind)k));
+		assert_meta_equal(f, name, "");
+	}
+	if (count_of(log, "No space left on device") != 1 || !strstr(log, "cannot store the status of /x: "))
+		fail_msg("expected one line on the full store, got:\n%s", log);
+	free(log);
+
+	/* Not even an empty file: the text comes from memory, and rm works. */
+	assert_int_equal(unlinkat(f->store_fd, NAMES_META_DIR "/x.status", 0), 0);
+	engine_lock(f->e);
+	assert_true(engine_result_exists(rec, RK_STATUS));
+	fd = engine_result_open(rec, RK_STATUS);
+	text = status_render(&rec->rr);
+	engine_unlock(f->e);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, text);
+	free(text);
+	engine_lock(f->e);
+	assert_int_equal(engine_result_unlink(rec, RK_STATUS), 0);
+	assert_false(engine_result_exists(rec, RK_STATUS));
+	assert_int_equal(engine_result_unlink(rec, RK_STATUS), -ENOENT);
+	assert_int_equal(engine_result_open(rec, RK_STATUS), -ENOENT);
+	engine_unlock(f->e);
+
+	store_full(f, false);
+	commit(f, "x.py", "print('ok')\n");
+	deliver_out(f, 1, 1, "ok\n");
+	end_ok(f, 1);
+	assert_int_equal(rec->rr.state, RS_SUCCEEDED);
+	assert_false(rec->rr.truncated);
+	assert_null(rec->rr.error_name);
+	assert_int_equal(rec->unstored, 0);
+	load_status(f, "x", &rr);
+	assert_int_equal(rr.run, 2);
+	assert_int_equal(rr.state, RS_SUCCEEDED);
+	assert_int_equal(rr.stdout_bytes, 3);
+	assert_meta_equal(f, "x.out", "ok\n");
+	assert_meta_equal(f, "x.error", "");
+}
+
+/* A status that had its block is replaced in place when the store is full,
+ * so it survives a remount, which also rebuilds the .error text the store
+ * could not take. */
+static void test_store_full_status_in_place(void **state)
+{
+	struct fx *f = *state;
+	struct log_capture c;
+	struct record *rec;
+	struct run_record rr;
+	char *log;
+
+	start_engine(f);
+	commit(f, "x.py", "pass\n");
+	end_ok(f, 0);
+	store_full(f, true);
+	log_begin(&c);
+	commit(f, "x.py", "print('hi')\n");
+	rec = record_of(f, "x");
+	deliver_out(f, 1, 1, "hi\n");
+	end_ok(f, 1);
+	log = log_end(&c);
+	/* The pending status went in place: the first failure is the output's. */
+	if (count_of(log, "No space left on device") != 1 || !strstr(log, "cannot store the output of /x: "))
+		fail_msg("expected one line on the full store, got:\n%s", log);
+	free(log);
+	assert_int_equal(rec->rr.state, RS_FAILED);
+	assert_int_equal(rec->rr.exit_code, 0);
+	assert_string_equal(rec->error_text, "StoreError: " FULL_VALUE "\n");
+	load_status(f, "x", &rr);
+	assert_int_equal(rr.run, 2);
+	assert_int_equal(rr.state, RS_FAILED);
+	assert_true(rr.truncated);
+	assert_string_equal(rr.error_name, "StoreError");
+	run_record_clear_error(&rr);
+	assert_meta_equal(f, "x.error", "");
+	assert_meta_equal(f, "x.out", "");
+
+	/* A remount once there is room. */
+	store_full(f, false);
+	engine_free(f->e);
+	start_engine(f);
+	rec = record_of(f, "x");
+	assert_non_null(rec);
+	assert_int_equal(rec->rr.run, 2);
+	assert_int_equal(rec->rr.state, RS_FAILED);
+	assert_string_equal(rec->error_text, "StoreError: " FULL_VALUE "\n");
+	assert_meta_equal(f, "x.error", "StoreError: " FULL_VALUE "\n");
+}
+
+/* The store full only while the save began: the final results are all
+ * stored, so the run is what it is. */
+static void test_store_full_only_at_save(void **state)
+{
+	struct fx *f = *state;
+	struct log_capture c;
+	struct record *rec;
+	struct run_record rr;
+
+	start_engine(f);
+	store_full(f, true);
+	log_begin(&c);
+	rec = save_begin(f, "x.py");
+	free(log_end(&c));
+	assert_int_equal(rec->unstored, 1u << RK_STATUS);
+	assert_meta_equal(f, "x.status", "");
+	store_full(f, false);
+	commit(f, "x.py", "print('hi')\n");
+	deliver_out(f, 0, 1, "hi\n");
+	end_ok(f, 0);
+	assert_int_equal(rec->rr.state, RS_SUCCEEDED);
+	assert_false(rec->rr.truncated);
+	assert_int_equal(rec->unstored, 0);
+	load_status(f, "x", &rr);
+	assert_int_equal(rr.state, RS_SUCCEEDED);
+	assert_meta_equal(f, "x.out", "hi\n");
+}
+
+/* A run that timed out on a full store stays timed out, marked truncated. */
+static void test_store_full_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct log_capture c;
+	struct record *rec;
+
+	start_engine(f);
+	store_full(f, true);
+	log_begin(&c);
+	commit(f, "x.py", "while True: print(1)\n");
+	rec = record_of(f, "x");
+	deliver_out(f, 0, 1, "1\n");
+	deliver_end(f, 0, RS_TIMED_OUT, -1, 9, "TimeoutError", "the run passed 30 s", NULL);
+	free(log_end(&c));
+	assert_int_equal(rec->rr.state, RS_TIMED_OUT);
+	assert_string_equal(rec->rr.error_name, "TimeoutError");
+	assert_true(rec->rr.truncated);
+	assert_string_equal(rec->error_text, "TimeoutError: the run passed 30 s\n");
+}
+
+/* A status left empty by a full store loads as a failed run whose record
+ * was lost, and its files are written again. */
+static void test_load_empty_status(void **state)
+{
+	struct fx *f = *state;
+	struct record *x;
+	struct run_record rr;
+
+	write_meta(f, "x.status", "");
+	write_meta(f, "x.error", "");
+	start_engine(f);
+	x = record_of(f, "x");
+	assert_non_null(x);
+	assert_int_equal(x->rr.state, RS_FAILED);
+	assert_string_equal(x->rr.error_name, "StoreError");
+	assert_meta_starts(f, "x.error", "StoreError: the record of the last run could not be stored");
+	load_status(f, "x", &rr);
+	assert_int_equal(rr.state, RS_FAILED);
+	assert_string_equal(rr.error_name, "StoreError");
+	run_record_clear_error(&rr);
+}
+
 /* Results of a script in a subdirectory go to that directory's meta folder, and the backend sees its path. */
 static void test_sub_workspace(void **state)
 {
@@ -1255,6 +1572,11 @@ int main(void)
 		T(test_script_removed_while_queued),
 		T(test_result_unlink),
 		T(test_load_after_crash),
+		T(test_store_full_run_fails),
+		T(test_store_full_status_in_place),
+		T(test_store_full_only_at_save),
+		T(test_store_full_timeout),
+		T(test_load_empty_status),
 		T(test_sub_workspace),
 		T(test_shutdown),
 		T(test_shutdown_idle),
