@@ -358,13 +358,15 @@ static int lookup_result(struct afs *fs, struct node *parent, const char *name, 
 	return *out ? 1 : -ENOMEM;
 }
 
-/* Serves a read of a result file, or returns false when it has to wait. */
+/* Serves a read of a result file, or returns false when it has to wait.
+ * Once the mount is detached nothing waits: a caught-up .out or .err reader
+ * gets end-of-file, a .error reader of a run that will never end here gets
+ * ENOTCONN (what the kernel says of a mount whose daemon is gone). */
 static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t size, off_t off, bool *wait_ok)
 {
 	struct record *rec = h->node->rec;
 	bool active = engine_run_active(rec, h->run);
 
-	(void)fs;
 	*wait_ok = !h->nonblock;
 	if (h->node->kind == RK_OUT || h->node->kind == RK_ERR) {
 		char *buf = malloc(size ? size : 1);
@@ -375,7 +377,7 @@ static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t s
 		ssize_t n = h->fd >= 0 ? pread(h->fd, buf, size, off) : 0;
 		if (n < 0) {
 			fuse_reply_err(req, errno);
-		} else if (n == 0 && active) {
+		} else if (n == 0 && active && !fs->detached) {
 			free(buf);
 			return false;
 		} else {
@@ -385,6 +387,10 @@ static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t s
 		return true;
 	}
 	if (!h->snap) {
+		if (h->node->kind == RK_ERROR && active && fs->detached) {
+			fuse_reply_err(req, ENOTCONN);
+			return true;
+		}
 		if (h->node->kind == RK_ERROR && active)
 			return false;
 		h->snap = h->node->kind == RK_ERROR ? error_text(rec, h->run) : status_text(rec);
@@ -437,6 +443,23 @@ static void hook_changed(void *ud, struct record *rec)
 }
 
 const struct engine_hooks afs_hooks = { .changed = hook_changed };
+
+void afs_detached(struct afs *fs)
+{
+	bool wait_ok;
+
+	engine_lock(fs->eng);
+	fs->detached = true;
+	/* The engine has ended every run it had, and those answered their
+	 * readers; what is left waits on a save that came after it stopped. */
+	while (fs->waiters) {
+		struct waiter *w = fs->waiters;
+		fs->waiters = w->next;
+		try_serve(fs, w->req, w->h, w->size, w->off, &wait_ok);
+		free(w);
+	}
+	engine_unlock(fs->eng);
+}
 
 /* ---- operations -------------------------------------------------------- */
 

@@ -2,9 +2,9 @@
  *
  * Owns: the inode table (stored files and directories, and the virtual result
  * files), open handles, the low-level operations table, and read requests
- * parked until a run produces more output or ends. Everything else it asks
- * of the engine (saves, runs, result files) and of names.h (what is a
- * script, what is a result).
+ * parked until a run produces more output or ends, or the mount is detached.
+ * Everything else it asks of the engine (saves, runs, result files) and of
+ * names.h (what is a script, what is a result).
  */
 #ifndef AGENTBAYFS_FS_H
 #define AGENTBAYFS_FS_H
@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "engine.h"
+#include "mount_watch.h"
 #include "options.h"
 
 struct node;
@@ -35,6 +36,8 @@ struct afs {
 	struct waiter *waiters;     /* parked reads of result files */
 	struct node *graveyard;     /* forgotten directories, freed at exit */
 	struct rglue *rglues;       /* per-record glue, freed at exit */
+	bool detached;              /* the mount is gone: no read waits (engine lock) */
+	struct mount_watch watch;
 	uid_t uid;
 	gid_t gid;
 };
@@ -45,6 +48,11 @@ extern const struct fuse_lowlevel_ops afs_ops;
 int afs_init_root(struct afs *fs, const char *store);
 /* The engine's hooks, with FS as their user data. */
 extern const struct engine_hooks afs_hooks;
+/* The mount was detached and the engine shut down: answers the reads still
+ * waiting, and from now on a read never waits (a caught-up reader of .out
+ * or .err gets end-of-file). Call without the engine lock, from a thread
+ * of the daemon's own, never from a FUSE handler. */
+void afs_detached(struct afs *fs);
 /* Frees the inode table and whatever else the glue holds. */
 void afs_free(struct afs *fs);
 

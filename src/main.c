@@ -22,6 +22,7 @@
 #include "agentbay_http.h"
 #include "agentbay_proto.h"
 #include "fs.h"
+#include "mount_watch.h"
 #include "local.h"
 #include "log.h"
 
@@ -504,6 +505,7 @@ int main(int argc, char *argv[])
 		log_info("mounted %s on %s (backend local, %s)", paths.store, mnt,
 			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
 
+	mount_watch_start(&fs, mnt);
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
 	} else {
@@ -524,6 +526,8 @@ int main(int argc, char *argv[])
 	ret = ret < 0 ? 1 : 0;
 
 out_engine:
+	/* Before the unmount, which the watcher would take for a lazy one. */
+	mount_watch_stop(&fs);
 	fuse_session_unmount(fs.se);
 	engine_shutdown(fs.eng);
 	fs.backend->ops->destroy(fs.backend);

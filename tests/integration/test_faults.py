@@ -713,17 +713,10 @@ READER_LIMIT = 5.0
 
 
 @pytest.mark.deadline(60)
-@pytest.mark.xfail(strict=True, reason="known: after a lazy unmount the kernel tells the daemon "
-                   "nothing until the last open file closes, so readers wait until their run ends")
 def test_lazy_unmount_with_waiting_readers(mount):
     """fusermount3 -u -z while readers wait on streaming output and runs are in
     flight: the readers end (EOF or an error) within 5 s, the daemon exits 0,
     and no run's process is left behind."""
-    # BUG: after the lazy unmount the readers keep waiting: the kernel only
-    # tells the daemon once the last open file of the detached mount is
-    # closed, and the daemon keeps serving them, so `cat x.out` hangs until
-    # the run itself ends (here 30 s; with the default timeout up to 60 s),
-    # and the daemon and its runs stay alive as long.
     fs = mount(opts=["jobs=1"])
     fs.write("long.py", "import time\nprint('started', flush=True)\ntime.sleep(30)\nprint('end')\n")
     wait_printed(fs, "long.out", len("started\n"))
