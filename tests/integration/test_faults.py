@@ -400,7 +400,7 @@ def test_kill9_between_result_file_swaps(mount, tmp_path):
     run (strace holds each one): after remount the results are always one whole
     set, the previous run's complete results or the new run's (interrupted or
     finished), never a mix."""
-    # BUG: a kill after .out/.err/.error were swapped for the new run but
+    # Was a bug, fixed: a kill after .out/.err/.error were swapped for the new run but
     # before the new .status was renamed in leaves the old run's .status
     # (state failed, error ValueError) with an empty .out/.err/.error: the old
     # results are lost and .error claims success. Seen at k = 2, 3, 4.
@@ -658,7 +658,7 @@ def test_store_subdirectory_vanishes(mount):
 def test_store_contents_vanish(mount):
     """rm -rf of everything in the store (the store directory stays): the mount
     shows it empty, no crash, and new files and new saves work again."""
-    # BUG: the daemon keeps an fd of the deleted .agentbayfs folder, so after
+    # Was a bug, fixed: the daemon kept an fd of the deleted .agentbayfs folder, so after
     # this no script in that directory ever gets results again (until a
     # remount): the save runs, but .out/.status are never created, and the log
     # says "cannot write the status of /a: No such file or directory".
