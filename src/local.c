@@ -33,8 +33,9 @@
 extern const char bootstrap_python[];
 extern const char bootstrap_javascript[];
 
-/* W_STATUS: bwrap's --json-status-fd, which names the sandbox's init. */
-enum wkind { W_OUT, W_ERR, W_REP, W_STATUS, W_PID, W_TIMER, W_COUNT };
+/* W_STATUS: bwrap's --json-status-fd, which names the sandbox's init.
+ * W_CODE: the pipe the bootstrap reads the script from (we write). */
+enum wkind { W_OUT, W_ERR, W_REP, W_STATUS, W_PID, W_TIMER, W_CODE, W_COUNT };
 
 struct watch {
 	struct run_handle *run;
@@ -55,11 +56,12 @@ struct run_handle {
 	char status_buf[256];        /* what bwrap's status fd said so far */
 	size_t status_len;
 	int slot;
+	bool spare;                  /* a warm sandbox waiting for a run */
+	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
-	char *script_name;
-	char *code;
-	size_t code_len;
+	char *feed;                  /* what the bootstrap reads: name, script */
+	size_t feed_len, feed_off;
 	unsigned timeout_s;
 	struct run_sink sink;
 	void *ctx;
@@ -79,6 +81,15 @@ struct run_handle {
 	size_t errhead_len;
 };
 
+/* The warm sandboxes of one language: started once the language is used,
+ * dropped after cfg.warm_idle_s without a run of it. */
+struct pool {
+	bool active;
+	bool off;                     /* spares kept dying: cold starts only */
+	unsigned failures;            /* spares in a row that died unused */
+	struct timespec last_use;
+};
+
 struct local_backend {
 	struct backend base;
 	struct local_config cfg;
@@ -92,11 +103,14 @@ struct local_backend {
 	bool stopping;                /* under lock */
 	struct timespec reap_until;   /* thread only: poll for orphans until then */
 	unsigned char *slot_used;     /* thread only */
+	struct pool pool[3];          /* by enum lang; thread only */
 	struct run_uids uids;         /* with drop_uid: the uid of each slot */
 	bool filter;                  /* a seccomp filter for every sandbox */
 };
 
 static const struct backend_ops local_ops;
+static void feed(struct local_backend *lb, struct run_handle *r);
+static void spare_gone(struct local_backend *lb, struct run_handle *r);
 
 int local_find_program(const char *name, char *out, size_t outsz)
 {
@@ -151,16 +165,20 @@ static int local_start(struct backend *b, const struct run_request *req, const s
 		return -ENOMEM;
 	r->lb = lb;
 	r->lang = req->lang;
-	r->script_name = strdup(req->script_name);
-	r->code = malloc(req->code_len ? req->code_len : 1);
-	if (!r->script_name || !r->code) {
-		free(r->script_name);
-		free(r->code);
+	/* The bootstrap reads the name's length, a newline, the name and the
+	 * script (see src/bootstrap/). */
+	size_t nlen = strlen(req->script_name);
+	char head[24];
+	int hlen = snprintf(head, sizeof(head), "%zu\n", nlen);
+	r->feed_len = (size_t)hlen + nlen + req->code_len;
+	r->feed = malloc(r->feed_len);
+	if (!r->feed) {
 		free(r);
 		return -ENOMEM;
 	}
-	memcpy(r->code, req->code, req->code_len);
-	r->code_len = req->code_len;
+	memcpy(r->feed, head, (size_t)hlen);
+	memcpy(r->feed + hlen, req->script_name, nlen);
+	memcpy(r->feed + hlen + nlen, req->code, req->code_len);
 	r->timeout_s = req->timeout_s;
 	r->sink = *sink;
 	r->ctx = ctx;
@@ -219,11 +237,9 @@ static void kill_run(struct run_handle *r)
 /* Builds the command line. Strings are owned by V. */
 static int build_argv(struct local_backend *lb, struct run_handle *r, const char *interp, struct strvec *v)
 {
-	char path[PATH_MAX + 8];
 	const char *boot = r->lang == LANG_PYTHON ? bootstrap_python : bootstrap_javascript;
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "/work/%s", r->script_name);
 	if (lb->cfg.sandbox == SANDBOX_BWRAP) {
 		char size[32];
 		snprintf(size, sizeof(size), "%llu", (unsigned long long)lb->cfg.tmp_size);
@@ -258,17 +274,17 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 				   "--dev", "/dev",
 				   "--size", size, "--tmpfs", "/tmp",
 				   "--size", size, "--tmpfs", "/work",
-				   "--perms", "0644", "--file", "4", path,
 				   "--remount-ro", "/", "--chdir", "/work",
 				   "--json-status-fd", "5", NULL);
 		if (lb->filter)
 			rc |= strvec_pushv(v, "--seccomp", "6", NULL);
 		rc |= strvec_pushv(v, "--", NULL);
 	}
+	/* "warm": the bootstrap imports ahead what a cold one imports lazily. */
 	if (r->lang == LANG_PYTHON)
-		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, path, NULL);
+		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, r->spare ? "warm" : NULL, NULL);
 	else
-		rc |= strvec_pushv(v, interp, "-e", boot, "--", path, NULL);
+		rc |= strvec_pushv(v, interp, "-e", boot, r->spare ? "warm" : NULL, NULL);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -373,7 +389,7 @@ static int make_pipe(int p[2])
 
 static void watch_fd(struct local_backend *lb, struct run_handle *r, enum wkind k)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &r->w[k] };
+	struct epoll_event ev = { .events = k == W_CODE ? EPOLLOUT : EPOLLIN, .data.ptr = &r->w[k] };
 	epoll_ctl(lb->epfd, EPOLL_CTL_ADD, r->fd[k], &ev);
 }
 
@@ -396,7 +412,8 @@ static void arm_timer(struct run_handle *r, unsigned secs)
 static void spawn(struct local_backend *lb, struct run_handle *r)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 }, st[2] = { -1, -1 };
-	int devnull = -1, code = -1, filter = -1;
+	int code[2] = { -1, -1 };
+	int devnull = -1, filter = -1;
 	struct strvec argv = { 0 }, envp = { 0 };
 	char tmpdir[] = "/tmp/agentbayfs-run-XXXXXX";
 	const char *interp = r->lang == LANG_PYTHON ? lb->python : lb->node;
@@ -413,11 +430,13 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 		r->spawn_errno = EAGAIN;
 		return;
 	}
-	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)) || (rc = make_pipe(st)))
+	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)) || (rc = make_pipe(st)) ||
+	    (rc = make_pipe(code)))
 		goto fail;
+	/* Never blocks this thread: the script goes in as the pipe drains. */
+	fcntl(code[1], F_SETFL, O_NONBLOCK);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	code = memfd_create("agentbayfs-script", MFD_CLOEXEC);
-	if (devnull < 0 || code < 0) {
+	if (devnull < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -425,15 +444,6 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 		rc = filter;
 		goto fail;
 	}
-	for (size_t off = 0; off < r->code_len;) {
-		ssize_t n = write(code, r->code + off, r->code_len - off);
-		if (n < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	lseek(code, 0, SEEK_SET);
 	if (lb->cfg.sandbox == SANDBOX_NONE) {
 		/* No sandbox: a private directory stands in for /work. */
 		if (!mkdtemp(tmpdir)) {
@@ -441,29 +451,10 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 			goto fail;
 		}
 		workdir = tmpdir;
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-		if (fd < 0 || write(fd, r->code, r->code_len) != (ssize_t)r->code_len) {
-			rc = -errno;
-			if (fd >= 0)
-				close(fd);
-			goto fail;
-		}
-		close(fd);
 	}
 	if ((rc = build_argv(lb, r, interp, &argv)) || (rc = build_env(r, workdir, &envp)))
 		goto fail;
-	if (lb->cfg.sandbox == SANDBOX_NONE) {
-		/* The bootstrap gets the real path of the private copy. */
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
-		if (strvec_replace_last(&argv, path) < 0) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-	}
-	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code, st[1], filter };
+	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code[0], st[1], filter };
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -477,6 +468,7 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	r->fd[W_ERR] = err[0];
 	r->fd[W_REP] = rep[0];
 	r->fd[W_STATUS] = st[0];
+	r->fd[W_CODE] = code[1];
 	r->fd[W_PID] = (int)syscall(SYS_pidfd_open, pid, 0);
 	r->fd[W_TIMER] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	close(out[1]);
@@ -484,16 +476,15 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	close(rep[1]);
 	close(st[1]);
 	close(devnull);
-	close(code);
+	close(code[0]);
 	if (filter >= 0)
 		close(filter);
 	strvec_free(&argv);
 	strvec_free(&envp);
+	/* The script pipe is watched once there is a script to write. */
 	for (int k = 0; k < W_COUNT; k++)
-		if (r->fd[k] >= 0)
+		if (r->fd[k] >= 0 && k != W_CODE)
 			watch_fd(lb, r, k);
-	if (r->fd[W_TIMER] >= 0)
-		arm_timer(r, r->timeout_s);
 	/* Without a sandbox the private directory goes when the run ends. */
 	if (lb->cfg.sandbox == SANDBOX_NONE)
 		r->tmpdir = strdup(tmpdir);
@@ -505,21 +496,16 @@ fail:
 		if (err[i] >= 0) close(err[i]);
 		if (rep[i] >= 0) close(rep[i]);
 		if (st[i] >= 0) close(st[i]);
+		if (code[i] >= 0) close(code[i]);
 	}
 	if (devnull >= 0)
 		close(devnull);
-	if (code >= 0)
-		close(code);
 	if (filter >= 0)
 		close(filter);
 	strvec_free(&argv);
 	strvec_free(&envp);
-	if (lb->cfg.sandbox == SANDBOX_NONE && strcmp(tmpdir, "/tmp/agentbayfs-run-XXXXXX") != 0) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, r->script_name);
-		unlink(path);
+	if (lb->cfg.sandbox == SANDBOX_NONE && strcmp(tmpdir, "/tmp/agentbayfs-run-XXXXXX") != 0)
 		rmdir(tmpdir);
-	}
 }
 
 /* ---- finishing --------------------------------------------------------- */
@@ -725,31 +711,66 @@ static void release_slot(struct local_backend *lb, struct run_handle *r)
 
 static void free_run(struct run_handle *r)
 {
-	free(r->script_name);
-	free(r->code);
+	free(r->feed);
 	free(r->rep);
 	free(r->tmpdir);
 	free(r);
 }
 
-/* Delivers the end of a run and frees it. Thread only, no lock held. */
-static void finish(struct local_backend *lb, struct run_handle *r)
+/* Sends the end of the run to its sink. Thread only, no lock held. */
+static void deliver(struct local_backend *lb, struct run_handle *r)
 {
 	struct exec_result res;
 
+	exec_result_init(&res);
+	pthread_mutex_lock(&lb->lock);
+	build_result(lb, r, &res);
+	pthread_mutex_unlock(&lb->lock);
+	r->delivered = true;
+	r->sink.end(r->ctx, &res);
+	exec_result_free(&res);
+}
+
+/* Once every process of the run is gone: delivers its end if not done
+ * yet, frees its slot and the run. Thread only, no lock held. */
+static void finish(struct local_backend *lb, struct run_handle *r)
+{
 	for (int k = 0; k < W_COUNT; k++)
 		close_watch(lb, r, k);
 	release_slot(lb, r);
 	if (r->tmpdir) {
 		remove_tree(AT_FDCWD, r->tmpdir);
 	}
-	exec_result_init(&res);
-	pthread_mutex_lock(&lb->lock);
-	build_result(lb, r, &res);
-	pthread_mutex_unlock(&lb->lock);
-	r->sink.end(r->ctx, &res);
-	exec_result_free(&res);
+	if (r->spare)
+		spare_gone(lb, r);
+	else if (!r->delivered)
+		deliver(lb, r);
 	free_run(r);
+}
+
+/* The bootstrap said how the script exited and closed the output: the run
+ * is over as far as anyone can see, though the interpreter and the sandbox
+ * may still be tearing down (node's teardown alone takes longer than a
+ * small script's run). Something of the script holding the output open
+ * keeps the run going as before. Thread only. */
+static bool over_early(struct run_handle *r)
+{
+	struct exec_result probe;
+	bool started;
+	int code;
+
+	if (r->spare || r->delivered || r->exited || r->pid < 0 || r->cancel || r->timed_out ||
+	    r->fd[W_OUT] >= 0 || r->fd[W_ERR] >= 0 || r->fd[W_REP] >= 0 || !r->rep)
+		return false;
+	if (!memmem(r->rep, r->rep_len, "\"exit\"", 6))
+		return false;
+	exec_result_init(&probe);
+	parse_report(r, &probe, &started, &code);
+	exec_result_free(&probe);
+	if (code < 0 || code > 255)
+		return false;
+	r->wstatus = W_EXITCODE(code, 0);
+	return true;
 }
 
 static bool run_done(struct run_handle *r)
@@ -829,11 +850,15 @@ static void reap(struct local_backend *lb)
 			}
 }
 
+
 static void on_readable(struct local_backend *lb, struct run_handle *r, enum wkind k)
 {
 	char buf[65536];
 
 	switch (k) {
+	case W_CODE:
+		feed(lb, r);
+		return;
 	case W_OUT:
 	case W_ERR:
 	case W_REP:
@@ -860,12 +885,15 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			}
 			return;
 		}
+		if (r->spare && k == W_OUT)
+			return;   /* nothing of a script yet: not the run's */
 		if (k == W_ERR && r->errhead_len < ERRHEAD_MAX) {
 			size_t c = (size_t)n < ERRHEAD_MAX - r->errhead_len ? (size_t)n : ERRHEAD_MAX - r->errhead_len;
 			memcpy(r->errhead + r->errhead_len, buf, c);
 			r->errhead_len += c;
 		}
-		r->sink.out(r->ctx, k == W_OUT ? 1 : 2, buf, (size_t)n);
+		if (!r->spare)
+			r->sink.out(r->ctx, k == W_OUT ? 1 : 2, buf, (size_t)n);
 		return;
 	}
 	case W_PID:
@@ -892,11 +920,212 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 	}
 }
 
+/* ---- the warm pool ----------------------------------------------------- */
+
+/* A spare died before it was used (not by our hand): after a few in a row
+ * the language falls back to cold starts, and says why once. */
+#define SPARE_FAILURES_MAX 3
+
+static bool later_than(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+static void spare_gone(struct local_backend *lb, struct run_handle *r)
+{
+	struct pool *p = &lb->pool[r->lang];
+
+	if (r->killed || p->off)
+		return;
+	if (++p->failures >= SPARE_FAILURES_MAX) {
+		/* The first line of what it said, without node's '#' frame. */
+		const char *m = r->errhead, *end = r->errhead + r->errhead_len;
+		while (m < end && (*m == '\n' || *m == '\r' || *m == '#' || *m == ' '))
+			m++;
+		const char *nl = memchr(m, '\n', (size_t)(end - m));
+		int n = (int)((nl ? nl : end) - m);
+		p->off = true;
+		log_warn("warm %s sandboxes keep ending before use%s%.*s; starting every run cold "
+			 "from now on (-o warm=0 turns the pool off)",
+			 r->lang == LANG_PYTHON ? "python" : "node", n ? ": " : "", n, m);
+	}
+}
+
+/* Writes what the pipe takes of the run's script; closes it when all is in
+ * (the bootstrap reads to the end) or the reader is gone. Thread only. */
+static void feed(struct local_backend *lb, struct run_handle *r)
+{
+	while (r->fd[W_CODE] >= 0 && r->feed_off < r->feed_len) {
+		ssize_t n = write(r->fd[W_CODE], r->feed + r->feed_off, r->feed_len - r->feed_off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			close_watch(lb, r, W_CODE);   /* EPIPE: it died; its exit says why */
+			return;
+		}
+		r->feed_off += (size_t)n;
+	}
+	close_watch(lb, r, W_CODE);
+}
+
+/* Hands R's script to its sandbox, which now counts as the run's. */
+static void begin(struct local_backend *lb, struct run_handle *r)
+{
+	if (r->fd[W_CODE] >= 0)
+		watch_fd(lb, r, W_CODE);
+	feed(lb, r);
+	if (r->fd[W_TIMER] >= 0)
+		arm_timer(r, r->timeout_s);
+}
+
+/* A spare for R, taken off the run list, or NULL. The oldest is the most
+ * likely to be ready. Thread only. */
+static struct run_handle *take_spare(struct local_backend *lb, const struct run_handle *r)
+{
+	struct run_handle **pp, **best = NULL;
+
+	for (pp = &lb->runs; *pp; pp = &(*pp)->next) {
+		struct run_handle *s = *pp;
+		/* Spares are started with the mount's time limit as their CPU
+		 * limit: a longer one needs a cold start. */
+		if (s->spare && s->lang == r->lang && !s->killed && !s->exited && s->fd[W_CODE] >= 0 &&
+		    s->timeout_s >= r->timeout_s)
+			best = pp;   /* spares are added at the head: the last is the oldest */
+	}
+	if (!best)
+		return NULL;
+	struct run_handle *s = *best;
+	*best = s->next;
+	return s;
+}
+
+/* Moves the sandbox of spare S into run R, and frees S. Thread only. */
+static void adopt(struct local_backend *lb, struct run_handle *r, struct run_handle *s)
+{
+	for (int k = 0; k < W_COUNT; k++) {
+		r->fd[k] = s->fd[k];
+		s->fd[k] = -1;
+		if (r->fd[k] >= 0 && k != W_CODE) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &r->w[k] };
+			epoll_ctl(lb->epfd, EPOLL_CTL_MOD, r->fd[k], &ev);
+		}
+	}
+	r->pid = s->pid;
+	r->child_pid = s->child_pid;
+	memcpy(r->status_buf, s->status_buf, sizeof(r->status_buf));
+	r->status_len = s->status_len;
+	r->slot = s->slot;
+	r->tmpdir = s->tmpdir;
+	r->rep = s->rep;
+	r->rep_len = s->rep_len;
+	memcpy(r->errhead, s->errhead, s->errhead_len);
+	r->errhead_len = s->errhead_len;
+	s->tmpdir = NULL;
+	s->rep = NULL;
+	lb->pool[r->lang].failures = 0;
+	free_run(s);
+}
+
+static unsigned spares_of(struct local_backend *lb, enum lang lang)
+{
+	unsigned n = 0;
+
+	for (struct run_handle *r = lb->runs; r; r = r->next)
+		n += r->spare && r->lang == lang && !r->killed;
+	return n;
+}
+
+static void start_spare(struct local_backend *lb, enum lang lang)
+{
+	struct run_handle *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return;
+	r->lb = lb;
+	r->spare = true;
+	r->lang = lang;
+	r->timeout_s = lb->cfg.timeout_s;
+	r->pid = -1;
+	r->slot = -1;
+	for (int i = 0; i < W_COUNT; i++) {
+		r->fd[i] = -1;
+		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
+	}
+	spawn(lb, r);
+	if (r->pid < 0) {
+		release_slot(lb, r);
+		spare_gone(lb, r);
+		free_run(r);
+		return;
+	}
+	r->next = lb->runs;
+	lb->runs = r;
+}
+
+/* Tops up the pools of the languages in use, and drops those idle for
+ * cfg.warm_idle_s. The time until the next drop, in ms, or -1. Thread
+ * only, never while stopping. */
+static int pool_tend(struct local_backend *lb)
+{
+	struct timespec now;
+	int next = -1;
+
+	if (lb->cfg.warm == 0)
+		return -1;
+	/* Spares start while no run goes: starting one costs as much CPU as a
+	 * cold run, which it would take from the runs. */
+	bool busy = false;
+	for (struct run_handle *r = lb->runs; r && !busy; r = r->next)
+		busy = !r->spare;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (int l = LANG_PYTHON; l <= LANG_JAVASCRIPT; l++) {
+		struct pool *p = &lb->pool[l];
+		if (!p->active)
+			continue;
+		struct timespec until = p->last_use;
+		until.tv_sec += lb->cfg.warm_idle_s;
+		if (!later_than(&until, &now)) {
+			p->active = false;
+			pthread_mutex_lock(&lb->lock);
+			for (struct run_handle *r = lb->runs; r; r = r->next)
+				if (r->spare && r->lang == (enum lang)l)
+					kill_run(r);
+			pthread_mutex_unlock(&lb->lock);
+			continue;
+		}
+		long ms = (until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000 + 1;
+		if (next < 0 || ms < next)
+			next = ms > INT_MAX ? INT_MAX : (int)ms;
+		if (p->off || busy)
+			continue;
+		for (unsigned n = spares_of(lb, (enum lang)l); n < lb->cfg.warm; n++) {
+			unsigned before = p->failures;
+			start_spare(lb, (enum lang)l);
+			if (p->failures != before || p->off)
+				break;
+		}
+	}
+	return next;
+}
+
+/* A run of R's language: the pool of that language is in use. */
+static void pool_used(struct local_backend *lb, enum lang lang)
+{
+	if (lb->cfg.warm == 0)
+		return;
+	lb->pool[lang].active = true;
+	clock_gettime(CLOCK_MONOTONIC, &lb->pool[lang].last_use);
+}
+
 static void *loop(void *arg)
 {
 	struct local_backend *lb = arg;
 	struct epoll_event evs[32];
 	sigset_t all;
+
+	int pool_ms = -1;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -906,9 +1135,11 @@ static void *loop(void *arg)
 		 * while. */
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		bool polling = now.tv_sec < lb->reap_until.tv_sec ||
-			       (now.tv_sec == lb->reap_until.tv_sec && now.tv_nsec < lb->reap_until.tv_nsec);
-		int n = epoll_wait(lb->epfd, evs, 32, polling ? 50 : -1);
+		bool polling = later_than(&lb->reap_until, &now);
+		int wait_ms = polling ? 50 : -1;
+		if (pool_ms >= 0 && (wait_ms < 0 || pool_ms < wait_ms))
+			wait_ms = pool_ms;
+		int n = epoll_wait(lb->epfd, evs, 32, wait_ms);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -940,10 +1171,17 @@ static void *loop(void *arg)
 			pthread_mutex_unlock(&lb->lock);
 			const char *interp = r->lang == LANG_PYTHON ? lb->python : lb->node;
 			if (!cancelled) {
+				struct run_handle *spare = NULL;
 				if (!interp || access(interp, X_OK) != 0)
 					r->spawn_errno = interp ? errno : ENOENT;
+				else if ((spare = take_spare(lb, r)) != NULL)
+					adopt(lb, r, spare);
 				else
 					spawn(lb, r);
+				if (r->pid > 0)
+					begin(lb, r);
+				if (interp)
+					pool_used(lb, r->lang);
 			}
 			r->next = lb->runs;
 			lb->runs = r;
@@ -961,6 +1199,14 @@ static void *loop(void *arg)
 				kill_run(r);
 			}
 			pthread_mutex_unlock(&lb->lock);
+			if (over_early(r)) {
+				deliver(lb, r);
+				/* Nothing of it may outlive its end: the sandbox goes
+				 * now, the slot once it is reaped. */
+				pthread_mutex_lock(&lb->lock);
+				kill_run(r);
+				pthread_mutex_unlock(&lb->lock);
+			}
 			if (run_done(r)) {
 				*pp = r->next;
 				clock_gettime(CLOCK_MONOTONIC, &lb->reap_until);
@@ -973,9 +1219,11 @@ static void *loop(void *arg)
 
 		pthread_mutex_lock(&lb->lock);
 		bool done = lb->stopping && !lb->runs && !lb->starting;
+		stopping = lb->stopping;
 		pthread_mutex_unlock(&lb->lock);
 		if (done)
 			break;
+		pool_ms = stopping ? -1 : pool_tend(lb);
 	}
 	return NULL;
 }
@@ -1029,8 +1277,9 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	lb->node = dup_or_null(cfg->node);
 	lb->bwrap = dup_or_null(cfg->bwrap);
 	lb->cfg.python = lb->cfg.node = lb->cfg.bwrap = NULL;
-	/* Runs beyond the job limit may still be finishing: room for twice. */
-	lb->cfg.slots *= 2;
+	/* Runs beyond the job limit may still be finishing: room for twice,
+	 * and for the spares of both languages. */
+	lb->cfg.slots = lb->cfg.slots * 2 + lb->cfg.warm * 2;
 	lb->slot_used = calloc(lb->cfg.slots, 1);
 	lb->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

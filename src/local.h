@@ -5,6 +5,12 @@
  * root), watching it (output pipes, the bootstrap's report pipe, exit, time
  * limit) from one thread of its own, and turning how it ended into an
  * exec_result. Every process of a run is gone when the run ends.
+ *
+ * Also owns the warm pool: per language in use, up to cfg.warm sandboxes
+ * started ahead (bwrap and the interpreter up, the bootstrap waiting for a
+ * script on a pipe). A run takes one if there is one and otherwise starts
+ * cold at once; each is used for exactly one run, with the same isolation
+ * and limits as a cold one, and replaced in the background.
  */
 #ifndef AGENTBAYFS_LOCAL_H
 #define AGENTBAYFS_LOCAL_H
@@ -28,6 +34,9 @@ struct local_config {
 	unsigned max_procs;
 	unsigned max_open_files;
 	unsigned slots;         /* most runs at once (sizes the uid range) */
+	unsigned timeout_s;     /* the mount's time limit (spares' CPU limit) */
+	unsigned warm;          /* spare sandboxes per language in use; 0: none */
+	unsigned warm_idle_s;   /* a language's spares go after this long unused */
 	bool drop_uid;          /* run as uid_base + slot (needs root) */
 	uid_t uid_base;
 };

@@ -477,6 +477,9 @@ int main(int argc, char *argv[])
 			.max_procs = fs.cfg.max_procs,
 			.max_open_files = fs.cfg.max_open_files,
 			.slots = fs.cfg.jobs,
+			.timeout_s = fs.cfg.timeout_s,
+			.warm = fs.cfg.warm,
+			.warm_idle_s = fs.cfg.warm_idle_s,
 			/* Without a sandbox a script runs as the daemon's user, in a private directory. */
 			.drop_uid = geteuid() == 0 && fs.cfg.sandbox == SANDBOX_BWRAP,
 			.uid_base = LOCAL_UID_BASE,

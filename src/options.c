@@ -27,6 +27,8 @@ void config_defaults(struct config *c)
 	c->tmp_size = 64u << 20;
 	c->max_script_size = 1u << 20;
 	c->jobs = n > 0 ? (unsigned)n : 1;
+	c->warm = 1;
+	c->warm_idle_s = 300;
 }
 
 void config_free(struct config *c)
@@ -187,6 +189,14 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		if (parse_uint(v, 1, 1024, &c->jobs) < 0)
 			BAD("bad jobs '%s': give a number of parallel runs from 1 to 1024", v);
 		c->jobs_set = true;
+	} else if (strcmp(key, "warm") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 0, 64, &c->warm) < 0)
+			BAD("bad warm '%s': give a number of spare sandboxes per language from 0 (none) to 64", v);
+	} else if (strcmp(key, "warm_idle") == 0) {
+		NEED_VALUE();
+		if (parse_seconds(v, &c->warm_idle_s) < 0)
+			BAD("bad warm_idle '%s': give seconds from 1 to 604800 (e.g. 300, 5m)", v);
 	} else if (strcmp(key, "max_procs") == 0) {
 		NEED_VALUE();
 		if (parse_uint(v, 1, 65536, &c->max_procs) < 0)
@@ -246,6 +256,8 @@ const char *config_help(void)
 "    -o tmp_size=BYTES      size of the run's private /tmp and work dir (default 64M)\n"
 "    -o max_script_size=BYTES  larger scripts are not run (default 1M)\n"
 "    -o jobs=N              runs at once (default: number of CPUs; 16 for agentbay)\n"
+"    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
+"    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"

@@ -32,6 +32,8 @@ struct config {
 	uint64_t max_script_size;  /* scripts larger than this are not run */
 	unsigned jobs;             /* runs at once */
 	bool jobs_set;             /* -o jobs= was given */
+	unsigned warm;             /* local: spare sandboxes per language in use */
+	unsigned warm_idle_s;      /* local: spares go after this long without a run */
 	char *image;               /* AgentBay image; NULL: code_latest */
 	char *api_key_file;        /* AgentBay API key from a file */
 	unsigned session_idle_s;   /* release an idle directory's AgentBay session */

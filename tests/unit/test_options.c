@@ -190,7 +190,10 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c.tmp_size, 64u << 20);
 	assert_int_equal(f->c.max_script_size, 1u << 20);
 	assert_true(f->c.jobs >= 1);
+	assert_int_equal(f->c.warm, 1);
+	assert_int_equal(f->c.warm_idle_s, 300);
 	assert_non_null(config_help());
+	assert_non_null(strstr(config_help(), "warm_idle"));
 	assert_non_null(strstr(config_help(), "max_script_size"));
 }
 
@@ -225,6 +228,12 @@ static void test_apply_good(void **state)
 	assert_int_equal(f->c.jobs, 3);
 	apply_ok(f, "jobs=1024");
 	assert_int_equal(f->c.jobs, 1024);
+	apply_ok(f, "warm=0");
+	assert_int_equal(f->c.warm, 0);
+	apply_ok(f, "warm=64");
+	assert_int_equal(f->c.warm, 64);
+	apply_ok(f, "warm_idle=2m");
+	assert_int_equal(f->c.warm_idle_s, 120);
 	apply_ok(f, "max_procs=16");
 	assert_int_equal(f->c.max_procs, 16);
 	apply_ok(f, "max_open_files=16");
@@ -333,6 +342,12 @@ static void test_apply_bad_values(void **state)
 		{ "jobs=1025", "jobs" },
 		{ "jobs=two", "jobs" },
 		{ "jobs=-1", "jobs" },
+		{ "warm=65", "warm" },
+		{ "warm=-1", "warm" },
+		{ "warm=", "warm" },
+		{ "warm=some", "warm" },
+		{ "warm_idle=0", "warm_idle" },
+		{ "warm_idle=x", "warm_idle" },
 		{ "max_procs=0", "max_procs" },
 		{ "max_procs=65537", "max_procs" },
 		{ "max_open_files=15", "max_open_files" },
