@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -980,6 +981,16 @@ static void begin(struct local_backend *lb, struct run_handle *r)
 		arm_timer(r, r->timeout_s);
 }
 
+/* Whether anyone still reads the spare's script pipe: an interpreter that
+ * died a moment ago may not have been reaped yet, and a run given to it
+ * would fail where a cold start works. */
+static bool spare_alive(const struct run_handle *s)
+{
+	struct pollfd p = { .fd = s->fd[W_CODE], .events = 0 };
+
+	return poll(&p, 1, 0) == 0;
+}
+
 /* A spare for R, taken off the run list, or NULL. The oldest is the most
  * likely to be ready. Thread only. */
 static struct run_handle *take_spare(struct local_backend *lb, const struct run_handle *r)
@@ -991,7 +1002,7 @@ static struct run_handle *take_spare(struct local_backend *lb, const struct run_
 		/* Spares are started with the mount's time limit as their CPU
 		 * limit: a longer one needs a cold start. */
 		if (s->spare && s->lang == r->lang && !s->killed && !s->exited && s->fd[W_CODE] >= 0 &&
-		    s->timeout_s >= r->timeout_s)
+		    s->timeout_s >= r->timeout_s && spare_alive(s))
 			best = pp;   /* spares are added at the head: the last is the oldest */
 	}
 	if (!best)
