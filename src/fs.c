@@ -49,7 +49,15 @@ struct rglue {
 	struct rglue *next;
 };
 
+/* Open file and directory handles, so that those the kernel never
+ * released (it drops releases at unmount) are freed at exit. */
+struct open_link {
+	struct open_link *prev, *next;
+	bool linked;
+};
+
 struct handle {
+	struct open_link link;   /* first: the list holds handles by it */
 	int fd;
 	bool writable;
 	bool nonblock;
@@ -75,6 +83,7 @@ struct dirent_snap {
 };
 
 struct dir_handle {
+	struct open_link link;   /* first */
 	struct dirent_snap *e;
 	size_t n;
 };
@@ -894,7 +903,34 @@ static void afs_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 	fuse_reply_err(req, 0);
 }
 
-static struct handle *handle_new(struct node *n, int fd, int flags)
+static void link_open(struct afs *fs, struct open_link *l, struct open_link **head)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	l->prev = NULL;
+	l->next = *head;
+	if (*head)
+		(*head)->prev = l;
+	*head = l;
+	l->linked = true;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void unlink_open(struct afs *fs, struct open_link *l, struct open_link **head)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (l->linked) {
+		if (l->prev)
+			l->prev->next = l->next;
+		else
+			*head = l->next;
+		if (l->next)
+			l->next->prev = l->prev;
+		l->linked = false;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static struct handle *handle_new(struct afs *fs, struct node *n, int fd, int flags)
 {
 	struct handle *h = calloc(1, sizeof(*h));
 
@@ -904,7 +940,16 @@ static struct handle *handle_new(struct node *n, int fd, int flags)
 	h->node = n;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY;
 	h->nonblock = (flags & O_NONBLOCK) != 0;
+	link_open(fs, &h->link, &fs->open_files);
 	return h;
+}
+
+/* Frees H (its fd is the caller's to close). */
+static void handle_free(struct afs *fs, struct handle *h)
+{
+	unlink_open(fs, &h->link, &fs->open_files);
+	free(h->snap);
+	free(h);
 }
 
 static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct fuse_file_info *fi)
@@ -922,7 +967,7 @@ static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct f
 			return (void)fuse_reply_err(req, -fd);
 		}
 	}
-	h = handle_new(n, fd, fi->flags);
+	h = handle_new(fs, n, fd, fi->flags);
 	if (!h) {
 		engine_unlock(fs->eng);
 		if (fd >= 0)
@@ -940,10 +985,9 @@ static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct f
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		free(h->snap);
 		if (h->fd >= 0)
 			close(h->fd);
-		free(h);
+		handle_free(fs, h);
 	}
 }
 
@@ -961,7 +1005,7 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fd = open(path, (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd < 0)
 		return (void)fuse_reply_err(req, errno);
-	h = handle_new(n, fd, fi->flags);
+	h = handle_new(fs, n, fd, fi->flags);
 	if (!h) {
 		close(fd);
 		return (void)fuse_reply_err(req, ENOMEM);
@@ -980,7 +1024,7 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			engine_unlock(fs->eng);
 		}
 		close(fd);
-		free(h);
+		handle_free(fs, h);
 	}
 }
 
@@ -998,7 +1042,7 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 	fd = openat(parent->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 	if (fd < 0)
 		return (void)fuse_reply_err(req, errno);
-	h = handle_new(NULL, fd, fi->flags);
+	h = handle_new(fs, NULL, fd, fi->flags);
 	if (!h) {
 		close(fd);
 		return (void)fuse_reply_err(req, ENOMEM);
@@ -1020,13 +1064,13 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 			if (h->writable)
 				trigger_release_write(&n->trig);
 			close(fd);
-			free(h);
+			handle_free(fs, h);
 		}
 	}
 	engine_unlock(fs->eng);
 	if (rc < 0) {
 		close(fd);
-		free(h);
+		handle_free(fs, h);
 		fuse_reply_err(req, -rc);
 	}
 }
@@ -1155,9 +1199,10 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	} else if (n->type == N_RESULT) {
 		engine_lock(fs->eng);
 		free(h->snap);
+		h->snap = NULL;
 		engine_unlock(fs->eng);
 	}
-	free(h);
+	handle_free(fs, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1275,8 +1320,11 @@ static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return (void)fuse_reply_err(req, -rc);
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	link_open(fs, &d->link, &fs->open_dirs);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		unlink_open(fs, &d->link, &fs->open_dirs);
 		dir_handle_free(d);
+	}
 }
 
 static void afs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1301,8 +1349,11 @@ static void afs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 
 static void afs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
+	unlink_open(FS(req), &d->link, &FS(req)->open_dirs);
+	dir_handle_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -1383,6 +1434,7 @@ int afs_init_root(struct afs *fs, const char *store)
 
 	if (!root)
 		return -ENOMEM;
+	pthread_mutex_init(&fs->open_lock, NULL);
 	root->type = N_REAL;
 	root->fd = open(store, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root->fd < 0 || fstat(root->fd, &st) < 0) {
@@ -1412,6 +1464,18 @@ static void free_node(struct node *n)
 
 void afs_free(struct afs *fs)
 {
+	/* What the kernel never released (it drops releases at unmount). */
+	while (fs->open_files) {
+		struct handle *h = (struct handle *)fs->open_files;
+		if (h->fd >= 0)
+			close(h->fd);
+		handle_free(fs, h);
+	}
+	while (fs->open_dirs) {
+		struct dir_handle *d = (struct dir_handle *)fs->open_dirs;
+		unlink_open(fs, &d->link, &fs->open_dirs);
+		dir_handle_free(d);
+	}
 	while (fs->waiters) {
 		struct waiter *w = fs->waiters;
 		fs->waiters = w->next;

@@ -11,6 +11,7 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "engine.h"
@@ -18,6 +19,7 @@
 #include "options.h"
 
 struct node;
+struct open_link;
 struct waiter;
 
 struct node_table {
@@ -37,6 +39,9 @@ struct afs {
 	struct node *graveyard;     /* forgotten directories, freed at exit */
 	struct rglue *rglues;       /* per-record glue, freed at exit */
 	bool detached;              /* the mount is gone: no read waits (engine lock) */
+	pthread_mutex_t open_lock;  /* guards the two lists below */
+	struct open_link *open_files; /* handles the kernel has not released */
+	struct open_link *open_dirs;
 	struct mount_watch watch;
 	uid_t uid;
 	gid_t gid;
