@@ -58,6 +58,7 @@ struct run_handle {
 	size_t status_len;
 	int slot;
 	bool spare;                  /* a warm sandbox waiting for a run */
+	bool ready;                  /* a spare whose bootstrap said it waits */
 	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
@@ -884,6 +885,8 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 					r->rep_len += (size_t)n;
 				}
 			}
+			if (r->spare && memmem(r->rep, r->rep_len, "\"ready\"", 7))
+				r->ready = true;
 			return;
 		}
 		if (r->spare && k == W_OUT)
@@ -991,8 +994,9 @@ static bool spare_alive(const struct run_handle *s)
 	return poll(&p, 1, 0) == 0;
 }
 
-/* A spare for R, taken off the run list, or NULL. The oldest is the most
- * likely to be ready. Thread only. */
+/* A ready spare for R, taken off the run list, or NULL. One still
+ * starting would make the run wait longer than a cold start (it imports
+ * ahead what a cold run imports only on an error). Thread only. */
 static struct run_handle *take_spare(struct local_backend *lb, const struct run_handle *r)
 {
 	struct run_handle **pp, **best = NULL;
@@ -1002,7 +1006,7 @@ static struct run_handle *take_spare(struct local_backend *lb, const struct run_
 		/* Spares are started with the mount's time limit as their CPU
 		 * limit: a longer one needs a cold start. */
 		if (s->spare && s->lang == r->lang && !s->killed && !s->exited && s->fd[W_CODE] >= 0 &&
-		    s->timeout_s >= r->timeout_s && spare_alive(s))
+		    s->timeout_s >= r->timeout_s && s->ready && spare_alive(s))
 			best = pp;   /* spares are added at the head: the last is the oldest */
 	}
 	if (!best)

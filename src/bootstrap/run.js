@@ -15,6 +15,8 @@
   if (process.argv[1] === 'warm') {
     process.stdout; // eslint-disable-line no-unused-expressions
     process.stderr; // eslint-disable-line no-unused-expressions
+    // Ready: the daemon hands scripts only to spares that said so.
+    send({ event: 'ready' });
   }
   const data = fs.readFileSync(4);
   fs.closeSync(4);
