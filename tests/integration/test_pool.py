@@ -680,6 +680,7 @@ def test_spares_that_keep_dying_turn_the_pool_off(mount, lang):
     for _ in range(2):
         wait_gone(kill_idle_spare(m, lang), "a killed spare")
     name, code, out = WARMUP[lang]
+    wait_full(m, {lang: 1})                  # runs take only ready spares
     assert run_ok(m, name, code)[1] == out   # takes a spare: the count starts again
     for _ in range(2):
         wait_gone(kill_idle_spare(m, lang), "a killed spare")
