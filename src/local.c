@@ -59,6 +59,8 @@ struct run_handle {
 	int slot;
 	bool spare;                  /* a warm sandbox waiting for a run */
 	bool ready;                  /* a spare whose bootstrap said it waits */
+	bool from_spare;             /* the run took a spare */
+	bool retried;                /* and started again cold: see retry_cold() */
 	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
@@ -1040,7 +1042,54 @@ static void adopt(struct local_backend *lb, struct run_handle *r, struct run_han
 	s->tmpdir = NULL;
 	s->rep = NULL;
 	lb->pool[r->lang].failures = 0;
+	r->from_spare = true;
 	free_run(s);
+}
+
+/* A run whose spare died before the script started (an OOM kill, say, in
+ * the moment before the daemon could notice) starts again, once, cold:
+ * the pool must never fail a run that a cold start would have run. True
+ * when it did. Thread only. */
+static bool retry_cold(struct local_backend *lb, struct run_handle *r)
+{
+	struct exec_result probe;
+	bool started;
+	int code;
+
+	pthread_mutex_lock(&lb->lock);
+	bool cancelled = r->cancel != 0;
+	pthread_mutex_unlock(&lb->lock);
+	if (!r->from_spare || r->retried || r->delivered || cancelled || r->timed_out)
+		return false;
+	exec_result_init(&probe);
+	parse_report(r, &probe, &started, &code);
+	exec_result_free(&probe);
+	if (started)
+		return false;
+	for (int k = 0; k < W_COUNT; k++)
+		close_watch(lb, r, k);
+	release_slot(lb, r);
+	if (r->tmpdir) {
+		remove_tree(AT_FDCWD, r->tmpdir);
+		free(r->tmpdir);
+		r->tmpdir = NULL;
+	}
+	free(r->rep);
+	r->rep = NULL;
+	r->rep_len = r->errhead_len = r->status_len = r->feed_off = 0;
+	r->pid = -1;
+	r->child_pid = 0;
+	pthread_mutex_lock(&lb->lock);
+	r->killed = false;
+	pthread_mutex_unlock(&lb->lock);
+	r->exited = r->draining = false;
+	r->wstatus = r->spawn_errno = r->spawn_stage = 0;
+	r->retried = true;
+	r->from_spare = false;
+	spawn(lb, r);
+	if (r->pid > 0)
+		begin(lb, r);
+	return true;
 }
 
 static unsigned spares_of(struct local_backend *lb, enum lang lang)
@@ -1222,7 +1271,7 @@ static void *loop(void *arg)
 				kill_run(r);
 				pthread_mutex_unlock(&lb->lock);
 			}
-			if (run_done(r)) {
+			if (run_done(r) && !retry_cold(lb, r)) {
 				*pp = r->next;
 				clock_gettime(CLOCK_MONOTONIC, &lb->reap_until);
 				lb->reap_until.tv_sec += 3;

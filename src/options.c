@@ -26,7 +26,10 @@ void config_defaults(struct config *c)
 	c->max_open_files = 256;
 	c->tmp_size = 64u << 20;
 	c->max_script_size = 1u << 20;
-	c->jobs = n > 0 ? (unsigned)n : 1;
+	/* Twice the CPUs: a sandboxed run spends part of its life waiting
+	 * (namespaces, exec, the kernel's teardown), and with one run per CPU
+	 * a burst of saves left a third of the CPU idle. */
+	c->jobs = n > 0 ? 2 * (unsigned)n : 2;
 	c->warm = 1;
 	c->warm_idle_s = 300;
 }
@@ -255,7 +258,7 @@ const char *config_help(void)
 "    -o max_open_files=N    open files per process (default 256)\n"
 "    -o tmp_size=BYTES      size of the run's private /tmp and work dir (default 64M)\n"
 "    -o max_script_size=BYTES  larger scripts are not run (default 1M)\n"
-"    -o jobs=N              runs at once (default: number of CPUs; 16 for agentbay)\n"
+"    -o jobs=N              runs at once (default: twice the CPUs; 16 for agentbay)\n"
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"

@@ -189,7 +189,7 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c.max_open_files, 256);
 	assert_int_equal(f->c.tmp_size, 64u << 20);
 	assert_int_equal(f->c.max_script_size, 1u << 20);
-	assert_true(f->c.jobs >= 1);
+	assert_true(f->c.jobs >= 2 && f->c.jobs % 2 == 0);
 	assert_int_equal(f->c.warm, 1);
 	assert_int_equal(f->c.warm_idle_s, 300);
 	assert_non_null(config_help());
