@@ -154,7 +154,10 @@ def test_long_series_of_runs_does_not_grow_the_daemon(mount):
     (rss0, fds0), (rss1, fds1) = samples
     print("runs %d: rss %d -> %d KiB, fds %d -> %d, %.1f runs/s"
           % (SOAK_RUNS, rss0, rss1, fds0, fds1, (SOAK_RUNS - warm) / elapsed))
-    assert fds1 <= fds0 + 2, samples
+    # A warm spare or a sandbox still being reaped holds up to 7 descriptors
+    # (its pipes, pidfd and timer) at either sample; a leak per run would
+    # show as thousands here.
+    assert fds1 <= fds0 + 8, samples
     # Under ASan or TSan the allocator's quarantine and shadow memory grow
     # with use whatever the daemon does: the RSS bound holds for the plain build.
     if not os.environ.get("AGENTBAYFS_SANITIZED"):
