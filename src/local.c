@@ -757,13 +757,16 @@ static void finish(struct local_backend *lb, struct run_handle *r)
  * may still be tearing down (node's teardown alone takes longer than a
  * small script's run). Something of the script holding the output open
  * keeps the run going as before. Thread only. */
-static bool over_early(struct run_handle *r)
+static bool over_early(struct local_backend *lb, struct run_handle *r)
 {
 	struct exec_result probe;
-	bool started;
+	bool started, cancelled;
 	int code;
 
-	if (r->spare || r->delivered || r->exited || r->pid < 0 || r->cancel || r->timed_out ||
+	pthread_mutex_lock(&lb->lock);
+	cancelled = r->cancel != 0;
+	pthread_mutex_unlock(&lb->lock);
+	if (r->spare || r->delivered || r->exited || r->pid < 0 || cancelled || r->timed_out ||
 	    r->fd[W_OUT] >= 0 || r->fd[W_ERR] >= 0 || r->fd[W_REP] >= 0 || !r->rep)
 		return false;
 	if (!memmem(r->rep, r->rep_len, "\"exit\"", 6))
@@ -1263,7 +1266,7 @@ static void *loop(void *arg)
 				kill_run(r);
 			}
 			pthread_mutex_unlock(&lb->lock);
-			if (over_early(r)) {
+			if (over_early(lb, r)) {
 				deliver(lb, r);
 				/* Nothing of it may outlive its end: the sandbox goes
 				 * now, the slot once it is reaped. */
