@@ -150,6 +150,18 @@ int local_find_program(const char *name, char *out, size_t outsz)
 	return 0;
 }
 
+/* A new handle's process and watch state: nothing forked, nothing open. */
+static void handle_init(struct local_backend *lb, struct run_handle *r)
+{
+	r->lb = lb;
+	r->pid = -1;
+	r->slot = -1;
+	for (int i = 0; i < W_COUNT; i++) {
+		r->fd[i] = -1;
+		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
+	}
+}
+
 static void wake(struct local_backend *lb)
 {
 	uint64_t one = 1;
@@ -167,7 +179,6 @@ static int local_start(struct backend *b, const struct run_request *req, const s
 
 	if (!r)
 		return -ENOMEM;
-	r->lb = lb;
 	r->lang = req->lang;
 	/* The bootstrap reads the name's length, a newline, the name and the
 	 * script (see src/bootstrap/). */
@@ -186,12 +197,7 @@ static int local_start(struct backend *b, const struct run_request *req, const s
 	r->timeout_s = req->timeout_s;
 	r->sink = *sink;
 	r->ctx = ctx;
-	r->pid = -1;
-	r->slot = -1;
-	for (int i = 0; i < W_COUNT; i++) {
-		r->fd[i] = -1;
-		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
-	}
+	handle_init(lb, r);
 	pthread_mutex_lock(&lb->lock);
 	r->next = lb->starting;
 	lb->starting = r;
@@ -572,6 +578,17 @@ static void parse_report(struct run_handle *r, struct exec_result *res, bool *st
 	}
 }
 
+/* Whether the bootstrap said the script started, and the exit code it
+ * reported (-1: none), from what its report pipe carried so far. */
+static void report_state(struct run_handle *r, bool *started, int *exit_code)
+{
+	struct exec_result probe;
+
+	exec_result_init(&probe);
+	parse_report(r, &probe, started, exit_code);
+	exec_result_free(&probe);
+}
+
 static void set_errorf(struct exec_result *res, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void set_errorf(struct exec_result *res, const char *name, const char *fmt, ...)
@@ -759,7 +776,6 @@ static void finish(struct local_backend *lb, struct run_handle *r)
  * keeps the run going as before. Thread only. */
 static bool over_early(struct local_backend *lb, struct run_handle *r)
 {
-	struct exec_result probe;
 	bool started, cancelled;
 	int code;
 
@@ -771,9 +787,7 @@ static bool over_early(struct local_backend *lb, struct run_handle *r)
 		return false;
 	if (!memmem(r->rep, r->rep_len, "\"exit\"", 6))
 		return false;
-	exec_result_init(&probe);
-	parse_report(r, &probe, &started, &code);
-	exec_result_free(&probe);
+	report_state(r, &started, &code);
 	if (code < 0 || code > 255)
 		return false;
 	r->wstatus = W_EXITCODE(code, 0);
@@ -1055,7 +1069,6 @@ static void adopt(struct local_backend *lb, struct run_handle *r, struct run_han
  * when it did. Thread only. */
 static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 {
-	struct exec_result probe;
 	bool started;
 	int code;
 
@@ -1064,9 +1077,7 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 	pthread_mutex_unlock(&lb->lock);
 	if (!r->from_spare || r->retried || r->delivered || cancelled || r->timed_out)
 		return false;
-	exec_result_init(&probe);
-	parse_report(r, &probe, &started, &code);
-	exec_result_free(&probe);
+	report_state(r, &started, &code);
 	if (started)
 		return false;
 	for (int k = 0; k < W_COUNT; k++)
@@ -1110,16 +1121,10 @@ static void start_spare(struct local_backend *lb, enum lang lang)
 
 	if (!r)
 		return;
-	r->lb = lb;
 	r->spare = true;
 	r->lang = lang;
 	r->timeout_s = lb->cfg.timeout_s;
-	r->pid = -1;
-	r->slot = -1;
-	for (int i = 0; i < W_COUNT; i++) {
-		r->fd[i] = -1;
-		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
-	}
+	handle_init(lb, r);
 	spawn(lb, r);
 	if (r->pid < 0) {
 		release_slot(lb, r);
