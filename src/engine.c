@@ -153,8 +153,31 @@ static int write_in_place(int dir, const char *name, const char *data, size_t le
 	return rc;
 }
 
+/* The spare of result file NAME: ".NAME.tmp". */
+static void spare_name(char *buf, size_t sz, const char *name)
+{
+	snprintf(buf, sz, ".%s.tmp", name);
+}
+
+/* Puts the complete file SPARE in the place of NAME in one step, so that a
+ * crash leaves the old or the new version. Exchanged where the file system
+ * can: the replaced version is then the next spare, and a run's results
+ * reuse the same few inodes instead of creating and deleting new ones (on
+ * ext4 the search for a free inode, which skips recently deleted ones, was
+ * the largest cost of a run's bookkeeping). */
+static int swap_in(int dir, const char *spare, const char *name)
+{
+	if (renameat2(dir, spare, dir, name, RENAME_EXCHANGE) == 0)
+		return 0;
+	/* ENOENT: no NAME yet; EINVAL: a file system without exchange. */
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	return renameat(dir, spare, dir, name) < 0 ? -errno : 0;
+}
+
 /* Writes DATA to NAME in the meta folder so that a crash leaves the old or
- * the new content, never a mix; in place when the store is full. */
+ * the new content, never a mix; in place when the store is full. Nobody
+ * reads the spare: the mount serves status and error texts from memory. */
 static int write_atomic(struct record *rec, enum result_kind kind, const char *data, size_t len)
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
@@ -163,7 +186,7 @@ static int write_atomic(struct record *rec, enum result_kind kind, const char *d
 	if (dir < 0)
 		return dir;
 	file_name(name, sizeof(name), rec, kind);
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	spare_name(tmp, sizeof(tmp), name);
 	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		rc = -errno;
@@ -178,8 +201,8 @@ static int write_atomic(struct record *rec, enum result_kind kind, const char *d
 	if (fd >= 0) {
 		if (close(fd) < 0 && rc == 0)
 			rc = -errno;
-		if (rc == 0 && renameat(dir, tmp, dir, name) < 0)
-			rc = -errno;
+		if (rc == 0)
+			rc = swap_in(dir, tmp, name);
 		if (rc < 0)
 			unlinkat(dir, tmp, 0);
 	}
@@ -189,24 +212,29 @@ static int write_atomic(struct record *rec, enum result_kind kind, const char *d
 }
 
 /* A fresh, empty output file swapped in for KIND: readers of the previous
- * run keep the old one. Returns a write fd or -errno. */
+ * run keep the old one. The spare (the output of the run before) is emptied
+ * and reused only while no reader has any output file of KIND open, since a
+ * reader of that run may hold it; otherwise a new file takes its place.
+ * Returns a write fd or -errno. */
 static int fresh_output(struct record *rec, enum result_kind kind)
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
-	int dir = meta_dir(rec->ws, true), fd;
+	int dir = meta_dir(rec->ws, true), fd, rc;
 
 	if (dir < 0)
 		return dir;
 	file_name(name, sizeof(name), rec, kind);
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	spare_name(tmp, sizeof(tmp), name);
+	if (__atomic_load_n(&rec->readers[kind], __ATOMIC_ACQUIRE) > 0 && unlinkat(dir, tmp, 0) < 0 &&
+	    errno != ENOENT)
+		return -errno;
 	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_APPEND, 0644);
 	if (fd < 0)
 		return -errno;
-	if (renameat(dir, tmp, dir, name) < 0) {
-		int err = -errno;
+	if ((rc = swap_in(dir, tmp, name)) < 0) {
 		close(fd);
 		unlinkat(dir, tmp, 0);
-		return err;
+		return rc;
 	}
 	return fd;
 }
@@ -494,8 +522,16 @@ int engine_result_open(struct record *rec, enum result_kind kind)
 			fd = -errno;
 	}
 	if (fd == -ENOENT && (rec->unstored & (1u << kind)))
-		return memory_copy(rec, kind);
+		fd = memory_copy(rec, kind);
+	if (fd >= 0)
+		__atomic_add_fetch(&rec->readers[kind], 1, __ATOMIC_ACQ_REL);
 	return fd;
+}
+
+void engine_result_close(struct record *rec, enum result_kind kind, int fd)
+{
+	close(fd);
+	__atomic_sub_fetch(&rec->readers[kind], 1, __ATOMIC_ACQ_REL);
 }
 
 int engine_result_unlink(struct record *rec, enum result_kind kind)
@@ -678,7 +714,11 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 	save_status(rec);
 	rec->out_fd = open_output(rec, RK_OUT);
 	rec->err_fd = open_output(rec, RK_ERR);
-	save_error_text(rec);
+	/* The mount serves a running script's .error from memory (it waits
+	 * for the end), and a remount rewrites the error of a run cut short:
+	 * the stored file need only exist until the run's end replaces it. */
+	if (!engine_result_exists(rec, RK_ERROR))
+		save_error_text(rec);
 	ws->eng->hooks.changed(ws->eng->ud, rec);
 	return rec;
 }
@@ -795,9 +835,11 @@ void engine_script_removed(struct workspace *ws, const char *script)
 	close_outputs(rec);
 	dir = meta_dir(ws, false);
 	for (int k = 0; k < RK_COUNT && dir >= 0; k++) {
-		char name[NAME_MAX + 1];
+		char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
 		file_name(name, sizeof(name), rec, (enum result_kind)k);
 		unlinkat(dir, name, 0);
+		spare_name(tmp, sizeof(tmp), name);
+		unlinkat(dir, tmp, 0);
 	}
 	run_record_free(&rec->rr);
 	run_record_init(&rec->rr);
@@ -862,12 +904,13 @@ static void sink_out(void *ctx, int stream, const char *data, size_t len)
 	engine_unlock(e);
 }
 
-/* The run of REC has begun: the one place a record becomes running. */
+/* The run of REC has begun: the one place a record becomes running. The
+ * status is served from memory; the stored one says "pending" until the
+ * end, which a remount treats the same as "running" (interrupted). */
 static void mark_running(struct record *rec)
 {
 	rec->rr.state = RS_RUNNING;
 	rec->rr.started_at_ms = engine_now_ms();
-	save_status(rec);
 }
 
 static void sink_started(void *ctx)

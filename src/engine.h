@@ -50,6 +50,7 @@ struct record {
 	char *error_text;        /* what ".error" says once the run is final */
 	int out_fd, err_fd;      /* where the current run's output goes; -1 once it cannot */
 	unsigned unstored;       /* 1 << kind: the newest text of that kind is only in memory */
+	unsigned readers[RK_COUNT]; /* fds of engine_result_open() not yet closed (atomic) */
 	int store_err;           /* errno of the current run's first failure to store; 0: none */
 	bool output_lost;        /* some of the current run's output could not be stored */
 	struct job *job;         /* queued or running; NULL otherwise */
@@ -94,6 +95,10 @@ bool engine_result_exists(struct record *rec, enum result_kind kind);
 /* Opens the result file of KIND for reading; -errno on error. A status or
  * error text the store could not take at all comes as a copy in memory. */
 int engine_result_open(struct record *rec, enum result_kind kind);
+/* Closes FD, which engine_result_open() gave for KIND of REC. Any thread,
+ * lock held or not: while an output file is open, the engine never writes
+ * over it (see fresh_output() in engine.c). */
+void engine_result_close(struct record *rec, enum result_kind kind, int fd);
 /* Removes one result file. 0 or -errno. */
 int engine_result_unlink(struct record *rec, enum result_kind kind);
 

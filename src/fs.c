@@ -311,7 +311,7 @@ static int result_stat(struct afs *fs, struct node *n, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	if (fd >= 0) {
 		fstat(fd, st);
-		close(fd);
+		engine_result_close(rec, n->kind, fd);
 	} else if (fd != -ENOENT) {
 		return fd;
 	} else {
@@ -955,9 +955,13 @@ static struct handle *handle_new(struct afs *fs, struct node *n, int fd, int fla
 	return h;
 }
 
-/* Frees H (its fd is the caller's to close). */
+/* Closes H's fd and frees H. */
 static void handle_free(struct afs *fs, struct handle *h)
 {
+	if (h->fd >= 0 && h->node && h->node->type == N_RESULT)
+		engine_result_close(h->node->rec, h->node->kind, h->fd);
+	else if (h->fd >= 0)
+		close(h->fd);
 	unlink_open(fs, &h->link, &fs->open_files);
 	free(h->snap);
 	free(h);
@@ -982,7 +986,7 @@ static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct f
 	if (!h) {
 		engine_unlock(fs->eng);
 		if (fd >= 0)
-			close(fd);
+			engine_result_close(n->rec, n->kind, fd);
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
 	h->run = n->rec->rr.run;
@@ -995,11 +999,8 @@ static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct f
 	/* Results grow and change behind the page cache's back. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		if (h->fd >= 0)
-			close(h->fd);
+	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(fs, h);
-	}
 }
 
 static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1037,7 +1038,6 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			trigger_release_write(&n->trig);
 			engine_unlock(fs->eng);
 		}
-		close(fd);
 		handle_free(fs, h);
 	}
 }
@@ -1078,13 +1078,11 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 			if (h->writable)
 				trigger_release_write(&n->trig);
-			close(fd);
 			handle_free(fs, h);
 		}
 	}
 	engine_unlock(fs->eng);
 	if (rc < 0) {
-		close(fd);
 		handle_free(fs, h);
 		fuse_reply_err(req, -rc);
 	}
@@ -1206,8 +1204,6 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	char path[64];
 
 	(void)ino;
-	if (h->fd >= 0)
-		close(h->fd);
 	if (n->type == N_REAL && h->writable) {
 		engine_lock(fs->eng);
 		bool run = trigger_release_write(&n->trig);
@@ -1506,8 +1502,6 @@ void afs_free(struct afs *fs)
 	/* What the kernel never released (it drops releases at unmount). */
 	while (fs->open_files) {
 		struct handle *h = (struct handle *)fs->open_files;
-		if (h->fd >= 0)
-			close(h->fd);
 		handle_free(fs, h);
 	}
 	while (fs->open_dirs) {

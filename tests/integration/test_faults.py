@@ -111,7 +111,8 @@ def wait_printed(m, name, size, timeout=15.0):
                 return
         except FileNotFoundError:
             pass
-        assert time.monotonic() < deadline, "%s never reached %d bytes" % (name, size)
+        assert time.monotonic() < deadline, "%s never reached %d bytes; status: %s" % (
+            name, size, m.try_status(name.rsplit(".", 1)[0]))
         time.sleep(0.02)
 
 
