@@ -389,7 +389,9 @@ fs.agentbayfsMark = tok;
 globalThis.agentbayfsMark = tok;
 require.cache['/agentbayfs_planted'] = require.cache[__filename];
 fs.writeFileSync('left_behind.txt', tok);
-console.log(JSON.stringify({ seen, ns: fs.readlinkSync('/proc/self/ns/pid'), start, pid: process.pid, token: tok }));
+const loaded = Object.keys(require.cache).filter((k) => k !== __filename && k !== '/agentbayfs_planted');
+console.log(JSON.stringify({ seen, loaded, ns: fs.readlinkSync('/proc/self/ns/pid'), start, pid: process.pid,
+  token: tok }));
 """
 
 CLEAN = {"tmp_mark": None, "environ": None, "module_attr": None, "builtins_attr": None,
@@ -405,7 +407,8 @@ def test_every_run_gets_a_fresh_spare(mount, lang):
     nor by run 3 of another; each run is served by the spare that waited
     before its save (its own pid namespace, a later start time), and that
     spare's processes are all gone within a few seconds of the run's end:
-    a spare is never reused."""
+    a spare is never reused. Nothing a spare set up ahead of its script
+    (a module of its own) is left in /work or in require.cache."""
     m = mount(opts=["warm=1"])
     code = FRESH_PY if lang == "py" else FRESH_JS
     warm_up(m, lang)
@@ -425,6 +428,9 @@ def test_every_run_gets_a_fresh_spare(mount, lang):
         took = wait_gone(tree, "the sandbox of the spare that served %s" % name)
         assert took <= GONE_WAIT * SLOW
     for i, res in enumerate(results):
+        # What the spare set up ahead (a module of its own) is gone.
+        assert res["seen"]["work_others"] == [], res["seen"]
+        assert res.get("loaded", []) == [], res["loaded"]
         if i == 0:
             continue
         assert res["seen"] == CLEAN, "run %d saw what run 1 left: %s" % (i + 1, res["seen"])
