@@ -478,10 +478,12 @@ static void afs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Saves are detected on FLUSH and RELEASE of each handle: no writeback
 	 * cache, which would merge and defer writes. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* Plain files in 1 MiB requests rather than 128 KiB ones (libfuse
-	 * caps this to its buffer): a FUSE round trip costs more than the
-	 * copy. */
-	conn->max_write = 1u << 20;
+	/* Plain files in requests of about 1 MiB rather than 128 KiB ones: a
+	 * FUSE round trip costs more than the copy. libfuse splices a request
+	 * (no copy through our memory) only when it fits a pipe: header (4 KiB)
+	 * and data must fit pipe-max-size, 1 MiB by default, which only
+	 * CAP_SYS_RESOURCE may exceed. */
+	conn->max_write = (1u << 20) - 4096;
 	conn->max_readahead = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
