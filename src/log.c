@@ -2,21 +2,40 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
 
-static void emit(const char *level, const char *fmt, va_list ap)
+/* Daemonized (fuse_daemonize() points stderr at /dev/null), or started with
+ * no stderr at all: messages go to syslog (the journal) instead. Asked each
+ * time rather than remembered, as messages are few. */
+static bool stderr_goes_nowhere(void)
+{
+	struct stat st;
+
+	if (fstat(2, &st) < 0)
+		return true;
+	return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+static void emit(int priority, const char *level, const char *fmt, va_list ap)
 {
 	char buf[2048];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fprintf(stderr, "agentbayfs: %s%s\n", level, buf);
+	if (stderr_goes_nowhere())
+		syslog(LOG_DAEMON | priority, "%s%s", level, buf);
+	else
+		fprintf(stderr, "agentbayfs: %s%s\n", level, buf);
 }
 
 void log_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	emit("error: ", fmt, ap);
+	emit(LOG_ERR, "error: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -24,7 +43,7 @@ void log_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	emit("warning: ", fmt, ap);
+	emit(LOG_WARNING, "warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -32,6 +51,6 @@ void log_info(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	emit("", fmt, ap);
+	emit(LOG_INFO, "", fmt, ap);
 	va_end(ap);
 }

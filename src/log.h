@@ -1,4 +1,5 @@
-/* log: the daemon's messages on stderr, each prefixed "agentbayfs: ".
+/* log: the daemon's messages on stderr, each prefixed "agentbayfs: ", or
+ * to syslog (facility daemon) once stderr goes nowhere (in the background).
  * Owns nothing: formatting only; errors carry their errno text in the
  * message itself. */
 #ifndef AGENTBAYFS_LOG_H

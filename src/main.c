@@ -48,16 +48,30 @@ struct paths {
 	bool have_python, have_node, have_bwrap;
 };
 
+/* What the command line gives besides options: [SOURCE] MOUNTPOINT. */
+struct cmdline {
+	struct afs *fs;
+	const char *pos[3];
+	unsigned npos;
+};
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	struct afs *fs = data;
+	struct cmdline *cl = data;
 	char err[512];
 	int r;
 
 	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		/* Kept for later: libfuse takes one, mount.fuse3 gives two. */
+		if (cl->npos < 3)
+			cl->pos[cl->npos] = arg;
+		cl->npos++;
+		return 0;
+	}
 	if (key != FUSE_OPT_KEY_OPT)
 		return 1;
-	r = config_apply(&fs->cfg, arg, err, sizeof(err));
+	r = config_apply(&cl->fs->cfg, arg, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "agentbayfs: %s\n", err);
 		return -1;
@@ -65,11 +79,38 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return r == 1 ? 0 : 1;
 }
 
+/* The SOURCE of "agentbayfs SOURCE MOUNTPOINT", which is how mount(8) and
+ * mount.fuse3 call a file system (fstab's first field): the store, unless
+ * it is a placeholder. A store given both ways must be the same one. */
+static int apply_source(struct config *c, const char *source)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (!source[0] || strcmp(source, "none") == 0 || strcmp(source, "agentbayfs") == 0)
+		return 0;
+	if (!c->store) {
+		c->store = strdup(source);
+		if (!c->store) {
+			fprintf(stderr, "agentbayfs: out of memory\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(c->store, source) == 0 ||
+	    (realpath(c->store, a) && realpath(source, b) && strcmp(a, b) == 0))
+		return 0;
+	fprintf(stderr, "agentbayfs: two stores given: %s (before the mountpoint) and -o store=%s; "
+		"give one\n", source, c->store);
+	return -1;
+}
+
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [STORE] MOUNTPOINT\n\n"
 	       "Save a .py or .js file into the mount and it runs once; its results appear\n"
-	       "beside it as STEM.out, STEM.err, STEM.error and STEM.status.\n\n", prog);
+	       "beside it as STEM.out, STEM.err, STEM.error and STEM.status.\n"
+	       "STORE, a directory, is the same as -o store=STORE; \"none\" or \"agentbayfs\"\n"
+	       "there (as mount -t fuse.agentbayfs and fstab give it) means the default.\n\n", prog);
 	fuse_cmdline_help();
 	printf("\n%s", config_help());
 	printf("\nFUSE options:\n");
@@ -390,19 +431,29 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts opts;
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct afs fs;
+	struct cmdline cl = { 0 };
 	struct paths paths;
 	struct agentbay_setup abs;
 	char mnt[PATH_MAX], err[512];
 	int ret = 1;
 
 	memset(&fs, 0, sizeof(fs));
+	cl.fs = &fs;
 	memset(&paths, 0, sizeof(paths));
 	memset(&abs, 0, sizeof(abs));
 	memset(&opts, 0, sizeof(opts));
 	sane_stdio();
 	config_defaults(&fs.cfg);
 
-	if (fuse_opt_parse(&args, &fs, NULL, opt_proc) != 0)
+	if (fuse_opt_parse(&args, &cl, NULL, opt_proc) != 0)
+		goto out_args;
+	if (cl.npos > 2) {
+		fprintf(stderr, "agentbayfs: too many arguments (%s): give [STORE] MOUNTPOINT\n", cl.pos[2]);
+		goto out_args;
+	}
+	if (cl.npos == 2 && apply_source(&fs.cfg, cl.pos[0]) < 0)
+		goto out_args;
+	if (cl.npos > 0 && fuse_opt_add_arg(&args, cl.pos[cl.npos - 1]) != 0)
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_args;
@@ -419,7 +470,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (!opts.mountpoint) {
-		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n       %s --help for the options\n", argv[0], argv[0]);
+		fprintf(stderr, "usage: %s [options] [STORE] MOUNTPOINT\n       %s --help for the options\n", argv[0],
+			argv[0]);
 		goto out_args;
 	}
 	if (check_mountpoint(opts.mountpoint, mnt, sizeof(mnt)) < 0)
