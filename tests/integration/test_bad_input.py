@@ -271,6 +271,22 @@ def test_bad_option_value_refused(bin_path, tmp_path, opt, word):
     assert not mounted, "%s: the mountpoint was mounted" % opt
 
 
+def test_store_argument_and_too_many_arguments(bin_path, tmp_path):
+    """[STORE] MOUNTPOINT: three positional arguments, or a store given both
+    before the mountpoint and with -o store= (two different ones), are
+    refused with a message that says what to give; nothing is mounted."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    a, b = tmp_path / "a", tmp_path / "b"
+    rc, text, mounted = refused(["-f", str(a), str(b), str(mnt)], str(mnt))
+    assert rc not in (0, None) and not mounted, (rc, text)
+    assert "too many arguments" in text and "[STORE] MOUNTPOINT" in text, text
+    rc, text, mounted = refused(["-f", "-o", "store=%s" % b, str(a), str(mnt)], str(mnt))
+    assert rc not in (0, None) and not mounted, (rc, text)
+    assert "two stores" in text and str(a) in text and str(b) in text, text
+    assert not a.exists() and not b.exists()
+
+
 def test_mountpoint_is_a_file(bin_path, tmp_path):
     """A mountpoint that is a regular file: non-zero exit and a clear message."""
     f = tmp_path / "afile"
