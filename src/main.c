@@ -79,6 +79,63 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return r == 1 ? 0 : 1;
 }
 
+/* The configuration file: $XDG_CONFIG_HOME/agentbayfs/config (else
+ * ~/.config/agentbayfs/config), or if there is none /etc/agentbayfs.conf.
+ * The first that exists is read; none at all is fine. 0 or -1 (said). */
+static int load_config_file(struct config *c)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char paths[2][PATH_MAX], err[1024], *text = NULL;
+	int n = 0, rc = -1;
+
+	if (xdg && xdg[0] == '/')
+		snprintf(paths[n++], PATH_MAX, "%s/agentbayfs/config", xdg);
+	else if (home && home[0] == '/')
+		snprintf(paths[n++], PATH_MAX, "%s/.config/agentbayfs/config", home);
+	snprintf(paths[n++], PATH_MAX, "%s", "/etc/agentbayfs.conf");
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		size_t len = 0;
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			fprintf(stderr, "agentbayfs: cannot read the configuration file %s: %s\n", paths[i],
+				strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_size > 65536) {
+			fprintf(stderr, "agentbayfs: the configuration file %s is %s\n", paths[i],
+				S_ISREG(st.st_mode) ? "larger than 64 KiB" : "not a regular file");
+			close(fd);
+			goto out;
+		}
+		text = malloc((size_t)st.st_size + 1);
+		while (text && len < (size_t)st.st_size) {
+			ssize_t r = read(fd, text + len, (size_t)st.st_size - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+		}
+		close(fd);
+		if (!text) {
+			fprintf(stderr, "agentbayfs: out of memory\n");
+			goto out;
+		}
+		if (config_apply_file(c, text, len, paths[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "agentbayfs: %s\n", err);
+			goto out;
+		}
+		break;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
 /* The SOURCE of "agentbayfs SOURCE MOUNTPOINT", which is how mount(8) and
  * mount.fuse3 call a file system (fstab's first field): the store, unless
  * it is a placeholder. A store given both ways must be the same one. */
@@ -361,25 +418,16 @@ static int choose_backend(struct afs *fs, struct agentbay_setup *ab)
 			  "-o api_key_file=PATH");
 		return -1;
 	}
-	v = getenv("AGENTBAY_ENDPOINT");
+	/* The configuration file, then the environment, then -o: see main(). */
+	v = fs->cfg.endpoint;
 	snprintf(ab->endpoint, sizeof(ab->endpoint), "%s", v && *v ? v : AB_DEFAULT_ENDPOINT);
 	if (ab_base_url(ab->endpoint, ab->base_url, sizeof(ab->base_url)) < 0) {
-		log_error("bad AGENTBAY_ENDPOINT '%s': give a host name (%s) or an http(s):// URL",
-			  ab->endpoint, AB_DEFAULT_ENDPOINT);
+		log_error("bad AgentBay endpoint '%s' (AGENTBAY_ENDPOINT, -o endpoint or the configuration "
+			  "file): give a host name (%s) or an http(s):// URL", ab->endpoint, AB_DEFAULT_ENDPOINT);
 		return -1;
 	}
-	ab->timeout_ms = 60000;
-	v = getenv("AGENTBAY_TIMEOUT_MS");
-	if (v && *v) {
-		unsigned ms;
-		if (parse_uint(v, 100, 3600000, &ms) < 0) {
-			log_error("bad AGENTBAY_TIMEOUT_MS '%s': give milliseconds from 100 to 3600000", v);
-			return -1;
-		}
-		ab->timeout_ms = ms;
-	}
-	v = getenv("AGENTBAY_REGION_ID");
-	ab->region = v && *v ? v : NULL;
+	ab->timeout_ms = fs->cfg.request_timeout_ms;
+	ab->region = fs->cfg.region_id;
 	if (fs->cfg.timeout_s > AB_MAX_TIMEOUT_S) {
 		log_warn("-o timeout=%u is above AgentBay's gateway limit of %d s: runs are limited to %d s",
 			 fs->cfg.timeout_s, AB_MAX_TIMEOUT_S, AB_MAX_TIMEOUT_S);
@@ -445,6 +493,18 @@ int main(int argc, char *argv[])
 	sane_stdio();
 	config_defaults(&fs.cfg);
 
+	/* Lowest first: the configuration file, the environment, then -o.
+	 * Help and version come whatever the file says. */
+	bool asks = false;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		asks = asks || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-V") ||
+		       !strcmp(argv[i], "--version");
+	if (!asks && load_config_file(&fs.cfg) < 0)
+		goto out_args;
+	if (!asks && config_apply_env(&fs.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "agentbayfs: %s\n", err);
+		goto out_args;
+	}
 	if (fuse_opt_parse(&args, &cl, NULL, opt_proc) != 0)
 		goto out_args;
 	if (cl.npos > 2) {

@@ -17,6 +17,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->backend = BACKEND_AUTO;
 	c->session_idle_s = 600;
+	c->request_timeout_ms = 60000;
 	c->sandbox = SANDBOX_BWRAP;
 	c->timeout_s = 60;
 	c->max_output = 16u << 20;
@@ -42,6 +43,8 @@ void config_free(struct config *c)
 	free(c->bwrap);
 	free(c->image);
 	free(c->api_key_file);
+	free(c->endpoint);
+	free(c->region_id);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -164,6 +167,25 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		NEED_VALUE();
 		if (set_str(&c->api_key_file, v) < 0)
 			BAD("out of memory");
+		c->key_file_from_file = false;
+	} else if (strcmp(key, "endpoint") == 0) {
+		NEED_VALUE();
+		for (const char *p = v; *p; p++)
+			if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
+				BAD("bad endpoint '%s': give a host name or an http(s):// URL, without spaces", v);
+		if (set_str(&c->endpoint, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "region_id") == 0) {
+		NEED_VALUE();
+		for (const char *p = v; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '-')
+				BAD("bad region_id '%s': a region id is letters, digits and - (e.g. cn-shanghai)", v);
+		if (set_str(&c->region_id, v) < 0)
+			BAD("out of memory");
+	} else if (strcmp(key, "request_timeout_ms") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 100, 3600000, &c->request_timeout_ms) < 0)
+			BAD("bad request_timeout_ms '%s': give milliseconds from 100 to 3600000", v);
 	} else if (strcmp(key, "session_idle") == 0) {
 		NEED_VALUE();
 		if (parse_seconds(v, &c->session_idle_s) < 0)
@@ -237,6 +259,84 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 #undef NEED_VALUE
 }
 
+static const char *trim(char *s, char **end)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	*end = s + strlen(s);
+	while (*end > s && ((*end)[-1] == ' ' || (*end)[-1] == '\t' || (*end)[-1] == '\r'))
+		(*end)--;
+	**end = '\0';
+	return s;
+}
+
+int config_apply_file(struct config *c, const char *text, size_t len, const char *path,
+		      char *err, size_t errsz)
+{
+	unsigned lineno = 0;
+
+	if (memchr(text, '\0', len))
+		BAD("%s: a NUL byte: this is not a text file", path);
+	for (size_t off = 0; off < len;) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+		char line[1024], opt[1100], why[512], *end;
+		lineno++;
+		if (n >= sizeof(line))
+			BAD("%s:%u: the line is longer than %zu bytes", path, lineno, sizeof(line) - 1);
+		memcpy(line, text + off, n);
+		line[n] = '\0';
+		off += n + (nl ? 1 : 0);
+		const char *l = trim(line, &end);
+		if (!*l || *l == '#')
+			continue;
+		char *eq = strchr(line, '=');
+		if (!eq)
+			BAD("%s:%u: '%s' is not a setting: write key = value (the keys are the -o options)",
+			    path, lineno, l);
+		*eq = '\0';
+		const char *key = trim((char *)l, &end), *val = trim(eq + 1, &end);
+		if (!*key)
+			BAD("%s:%u: a value without a key: write key = value", path, lineno);
+		snprintf(opt, sizeof(opt), "%s=%s", key, val);
+		int r = config_apply(c, opt, why, sizeof(why));
+		if (r < 0)
+			BAD("%s:%u: %s", path, lineno, why);
+		if (r == 0)
+			BAD("%s:%u: unknown setting '%s' (the settings are the -o options of agentbayfs, "
+			    "see --help)", path, lineno, key);
+		if (strcmp(key, "api_key_file") == 0)
+			c->key_file_from_file = true;
+	}
+	return 0;
+}
+
+int config_apply_env(struct config *c, char *err, size_t errsz)
+{
+	static const struct { const char *var, *key; } map[] = {
+		{ "AGENTBAY_ENDPOINT", "endpoint" },
+		{ "AGENTBAY_TIMEOUT_MS", "request_timeout_ms" },
+		{ "AGENTBAY_REGION_ID", "region_id" },
+	};
+	const char *key = getenv("AGENTBAY_API_KEY");
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *v = getenv(map[i].var);
+		char opt[1100], why[512];
+		if (!v || !*v)
+			continue;
+		snprintf(opt, sizeof(opt), "%s=%s", map[i].key, v);
+		if (config_apply(c, opt, why, sizeof(why)) < 0)
+			BAD("bad %s '%s': %s", map[i].var, v, why);
+	}
+	if (key && *key && c->key_file_from_file) {
+		free(c->api_key_file);
+		c->api_key_file = NULL;
+		c->key_file_from_file = false;
+	}
+	return 0;
+}
+
 const char *config_help(void)
 {
 	return
@@ -264,6 +364,12 @@ const char *config_help(void)
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"
+"    -o endpoint=HOST|URL   AgentBay gateway (default wuyingai.cn-shanghai.aliyuncs.com)\n"
+"    -o region_id=ID        AgentBay LoginRegionId of new sessions (default none)\n"
+"    -o request_timeout_ms=N  connect and read timeout of AgentBay requests (default 60000)\n"
 "\nAgentBay environment: AGENTBAY_API_KEY, AGENTBAY_ENDPOINT (a host, or an http(s) URL),\n"
-"AGENTBAY_TIMEOUT_MS (default 60000), AGENTBAY_REGION_ID.\n";
+"AGENTBAY_TIMEOUT_MS (default 60000), AGENTBAY_REGION_ID.\n"
+"\nConfiguration file: $XDG_CONFIG_HOME/agentbayfs/config (~/.config/...), else\n"
+"/etc/agentbayfs.conf: lines of key = value with the -o names above. The\n"
+"environment overrides it, and -o overrides both.\n";
 }

@@ -3,7 +3,8 @@
  * Owns: every setting of agentbayfs with its default, parsing and checking of
  * option values (sizes, durations, counts, choices), and the help text.
  * FUSE's own options are not here: main.c hands those to libfuse.
- * Pure: no I/O beyond reading the environment for defaults.
+ * Pure: no I/O beyond reading the environment (defaults, the AgentBay
+ * variables); main.c reads the configuration file and hands its text here.
  */
 #ifndef AGENTBAYFS_OPTIONS_H
 #define AGENTBAYFS_OPTIONS_H
@@ -36,7 +37,11 @@ struct config {
 	unsigned warm_idle_s;      /* local: spares go after this long without a run */
 	char *image;               /* AgentBay image; NULL: code_latest */
 	char *api_key_file;        /* AgentBay API key from a file */
+	bool key_file_from_file;   /* api_key_file came from the configuration file */
 	unsigned session_idle_s;   /* release an idle directory's AgentBay session */
+	char *endpoint;            /* AgentBay gateway, a host or an http(s) URL; NULL: default */
+	char *region_id;           /* sent as LoginRegionId; NULL: none */
+	unsigned request_timeout_ms; /* each AgentBay request */
 };
 
 void config_defaults(struct config *c);
@@ -46,6 +51,17 @@ void config_free(struct config *c);
  * ours and was applied, 0 when the key is not ours (leave it to FUSE), and -1
  * when it is ours but the value is bad (ERR then says why). */
 int config_apply(struct config *c, const char *opt, char *err, size_t errsz);
+
+/* The configuration file (read first; the environment overrides it, and
+ * "-o" both): TEXT of LEN bytes, one "key = value" per line, keys being the
+ * "-o" option names; blank lines and lines starting with '#' are skipped.
+ * 0, or -1 with ERR naming PATH and the line ("PATH:3: ..."). */
+int config_apply_file(struct config *c, const char *text, size_t len, const char *path,
+		      char *err, size_t errsz);
+/* The AgentBay environment, over what a file said: AGENTBAY_ENDPOINT,
+ * AGENTBAY_TIMEOUT_MS, AGENTBAY_REGION_ID; AGENTBAY_API_KEY set means a key
+ * file named by the configuration file no longer applies. 0 or -1 (ERR). */
+int config_apply_env(struct config *c, char *err, size_t errsz);
 
 /* Parsers shared with tests. 0 on success, -1 on a bad value. */
 int parse_size(const char *s, uint64_t *out);          /* 123, 64K, 16M, 1G, 1GiB */

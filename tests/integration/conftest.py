@@ -498,6 +498,9 @@ class MountFactory:
             logf.write("# %s\n" % " ".join(cmd))
             logf.flush()
             daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBAY_")}
+            # A configuration file of the user running the tests must not
+            # change them: an empty configuration folder of the test's own.
+            daemon_env["XDG_CONFIG_HOME"] = os.path.join(self.base, "config")
             daemon_env.update(env or {})
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                     stderr=subprocess.STDOUT, cwd=self.base, env=daemon_env)

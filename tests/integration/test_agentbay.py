@@ -763,3 +763,30 @@ def test_backend_agentbay_without_key_refuses(fake, tmp_path):
     assert "AGENTBAY_API_KEY" in out, out
     assert not is_mounted(str(mnt))
     assert fake.stats()["calls"] == {}
+
+
+def test_config_file_environment_and_options_in_order(fake, mount, tmp_path):
+    """The configuration file is overridden by the environment, and both by
+    -o: a file naming a dead endpoint and a missing key file still mounts
+    against the fake when AGENTBAY_ENDPOINT and AGENTBAY_API_KEY say so; with
+    a dead AGENTBAY_ENDPOINT, -o endpoint= (the fake) wins. A file alone
+    (endpoint and key file) is enough to use agentbay."""
+    home = tmp_path / "xdg"
+    (home / "agentbayfs").mkdir(parents=True)
+    conf = home / "agentbayfs" / "config"
+    conf.write_text("backend = agentbay\nendpoint = http://127.0.0.1:9\n"
+                    "api_key_file = %s\n" % (tmp_path / "missing.key"))
+    fs = mount(env={"XDG_CONFIG_HOME": str(home), "AGENTBAY_ENDPOINT": fake.url,
+                    "AGENTBAY_API_KEY": KEY})
+    save_ok(fs, "a.py")
+    fs2 = mount(opts=["endpoint=" + fake.url],
+                env={"XDG_CONFIG_HOME": str(home), "AGENTBAY_ENDPOINT": "http://127.0.0.1:9",
+                     "AGENTBAY_API_KEY": KEY})
+    save_ok(fs2, "b.py")
+    keyfile = tmp_path / "agentbay.key"
+    keyfile.write_text(KEY + "\n")
+    keyfile.chmod(0o600)
+    conf.write_text("endpoint = %s\napi_key_file = %s\n" % (fake.url, keyfile))
+    fs3 = mount(env={"XDG_CONFIG_HOME": str(home)})
+    st = save_ok(fs3, "c.py")
+    assert st["backend"] == "agentbay"

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -11,7 +12,7 @@
 
 struct fixture {
 	struct config c;
-	char err[256];
+	char err[1024];
 };
 
 static int setup(void **state)
@@ -305,6 +306,114 @@ static void test_apply_agentbay_settings(void **state)
 	assert_true(f->c.jobs_set);
 }
 
+/* The AgentBay connection settings: endpoint, region and request timeout. */
+static void test_apply_agentbay_connection(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_null(f->c.endpoint);
+	assert_int_equal(f->c.request_timeout_ms, 60000);
+	apply_ok(f, "endpoint=http://127.0.0.1:8080");
+	assert_string_equal(f->c.endpoint, "http://127.0.0.1:8080");
+	apply_bad(f, "endpoint=a b", "endpoint");
+	apply_ok(f, "region_id=cn-shanghai");
+	assert_string_equal(f->c.region_id, "cn-shanghai");
+	apply_bad(f, "region_id=a;b", "region_id");
+	apply_ok(f, "request_timeout_ms=2000");
+	assert_int_equal(f->c.request_timeout_ms, 2000);
+	apply_bad(f, "request_timeout_ms=5", "request_timeout_ms");
+}
+
+static int file(struct fixture *f, const char *text)
+{
+	f->err[0] = '\0';
+	return config_apply_file(&f->c, text, strlen(text), "/etc/agentbayfs.conf", f->err, sizeof(f->err));
+}
+
+/* A configuration file: key = value lines with the -o names, comments and
+ * blank lines skipped, spaces around both sides and CRLF endings allowed. */
+static void test_file_good(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(file(f, "# agentbayfs\n\n  timeout = 30s\r\nwarm=2\n\tbackend =local\n"
+				 "store = /srv/agentbay store\nendpoint = example.com\n# memory = 1G\n"
+				 "api_key_file = /etc/agentbay.key"), 0);
+	assert_int_equal(f->c.timeout_s, 30);
+	assert_int_equal(f->c.warm, 2);
+	assert_int_equal(f->c.backend, BACKEND_LOCAL);
+	assert_string_equal(f->c.store, "/srv/agentbay store");
+	assert_string_equal(f->c.endpoint, "example.com");
+	assert_int_equal(f->c.memory, 2ull << 30);
+	assert_string_equal(f->c.api_key_file, "/etc/agentbay.key");
+	assert_true(f->c.key_file_from_file);
+	/* -o after the file wins, and a key file given with -o is no longer the file's. */
+	apply_ok(f, "timeout=5");
+	assert_int_equal(f->c.timeout_s, 5);
+	apply_ok(f, "api_key_file=/root/key");
+	assert_false(f->c.key_file_from_file);
+	assert_int_equal(file(f, ""), 0);
+}
+
+/* A bad line: an error that names the file and the line, and says why. */
+static void test_file_bad(void **state)
+{
+	struct fixture *f = *state;
+	static const struct { const char *text, *needle; } cases[] = {
+		{ "timeout = 30\ntimeout = soon\n", "/etc/agentbayfs.conf:2: bad timeout 'soon'" },
+		{ "\n\nbogus = 1\n", "/etc/agentbayfs.conf:3: unknown setting 'bogus'" },
+		{ "# x\nwarm\n", "/etc/agentbayfs.conf:2: 'warm' is not a setting" },
+		{ " = 3\n", "/etc/agentbayfs.conf:1: a value without a key" },
+		{ "store =\n", "/etc/agentbayfs.conf:1: option 'store' needs a value" },
+		{ "allow_other = 1\n", "unknown setting 'allow_other'" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (file(f, cases[i].text) != -1)
+			fail_msg("case %zu should be refused", i);
+		if (!strstr(f->err, cases[i].needle))
+			fail_msg("case %zu: the message should say \"%s\": \"%s\"", i, cases[i].needle, f->err);
+	}
+	char nul[] = "warm = 1\0\n";
+	assert_int_equal(config_apply_file(&f->c, nul, sizeof(nul) - 1, "c", f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "NUL"));
+	char longline[1100];
+	memset(longline, 'x', sizeof(longline) - 1);
+	longline[sizeof(longline) - 1] = '\0';
+	assert_int_equal(file(f, longline), -1);
+	assert_non_null(strstr(f->err, ":1: the line is longer"));
+}
+
+/* The environment over the file: AGENTBAY_ENDPOINT, AGENTBAY_TIMEOUT_MS and
+ * AGENTBAY_REGION_ID replace the file's values; AGENTBAY_API_KEY puts aside
+ * the file's key file (but not one given with -o, which comes later). */
+static void test_env_over_file(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(file(f, "endpoint = file.example\nrequest_timeout_ms = 5000\n"
+				 "api_key_file = /etc/agentbay.key\n"), 0);
+	setenv("AGENTBAY_ENDPOINT", "http://127.0.0.1:9", 1);
+	setenv("AGENTBAY_TIMEOUT_MS", "2000", 1);
+	setenv("AGENTBAY_REGION_ID", "ap-southeast-1", 1);
+	setenv("AGENTBAY_API_KEY", "akm-test", 1);
+	assert_int_equal(config_apply_env(&f->c, f->err, sizeof(f->err)), 0);
+	assert_string_equal(f->c.endpoint, "http://127.0.0.1:9");
+	assert_int_equal(f->c.request_timeout_ms, 2000);
+	assert_string_equal(f->c.region_id, "ap-southeast-1");
+	assert_null(f->c.api_key_file);
+	apply_ok(f, "api_key_file=/root/key");
+	assert_int_equal(config_apply_env(&f->c, f->err, sizeof(f->err)), 0);
+	assert_string_equal(f->c.api_key_file, "/root/key");
+	setenv("AGENTBAY_TIMEOUT_MS", "fast", 1);
+	assert_int_equal(config_apply_env(&f->c, f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "bad AGENTBAY_TIMEOUT_MS 'fast'"));
+	unsetenv("AGENTBAY_ENDPOINT");
+	unsetenv("AGENTBAY_TIMEOUT_MS");
+	unsetenv("AGENTBAY_REGION_ID");
+	unsetenv("AGENTBAY_API_KEY");
+}
+
 /* Interpreter paths must be absolute; a refused value leaves the old one. */
 static void test_apply_paths(void **state)
 {
@@ -434,6 +543,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_agentbay_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_agentbay_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_over_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_not_ours, setup, teardown),
