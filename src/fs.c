@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,9 @@ struct handle {
 	char *snap;              /* .error/.status text, fixed once taken */
 	size_t snap_len;
 	struct record *pending;  /* the save this handle began at FLUSH */
+	off_t read_to;           /* .out/.err: where the last read ended */
+	struct fuse_pollhandle *ph; /* a poll to wake once readable (engine lock) */
+	struct handle *poll_next;   /* in fs->pollers while ph is set */
 };
 
 struct waiter {
@@ -390,6 +394,7 @@ static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t s
 			free(buf);
 			return false;
 		} else {
+			h->read_to = off + n;
 			fuse_reply_buf(req, buf, (size_t)n);
 		}
 		free(buf);
@@ -433,7 +438,58 @@ static void on_interrupt(fuse_req_t req, void *data)
 	engine_unlock(fs->eng);
 }
 
-/* Engine hook: REC changed, serve the reads waiting on it. Lock held. */
+/* Would a read of H return at once (data, end-of-file or an error)? A poll
+ * has no offset: .out and .err count from where H's last read ended.
+ * Engine lock held. */
+static bool readable(struct afs *fs, struct handle *h)
+{
+	struct stat st;
+
+	if (fs->detached || !engine_run_active(h->node->rec, h->run))
+		return true;
+	switch (h->node->kind) {
+	case RK_OUT:
+	case RK_ERR:
+		return h->fd < 0 || fstat(h->fd, &st) < 0 || st.st_size > h->read_to;
+	case RK_ERROR:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Wakes the pollers that can read now (all of them when ALL). Lock held. */
+static void wake_pollers(struct afs *fs, const struct record *rec, bool all)
+{
+	for (struct handle **pp = &fs->pollers; *pp;) {
+		struct handle *h = *pp;
+		if (all || (h->node->rec == rec && readable(fs, h))) {
+			*pp = h->poll_next;
+			poll_notify_push(&fs->pn, h->ph);
+			h->ph = NULL;
+			h->poll_next = NULL;
+		} else {
+			pp = &h->poll_next;
+		}
+	}
+}
+
+/* H is going: its poll, if any, with it. Lock held. */
+static void drop_poller(struct afs *fs, struct handle *h)
+{
+	if (!h->ph)
+		return;
+	for (struct handle **pp = &fs->pollers; *pp; pp = &(*pp)->poll_next)
+		if (*pp == h) {
+			*pp = h->poll_next;
+			break;
+		}
+	fuse_pollhandle_destroy(h->ph);
+	h->ph = NULL;
+}
+
+/* Engine hook: REC changed, serve the reads waiting on it and wake its
+ * pollers. Lock held. */
 static void hook_changed(void *ud, struct record *rec)
 {
 	struct afs *fs = ud;
@@ -449,6 +505,7 @@ static void hook_changed(void *ud, struct record *rec)
 			pp = &w->next;
 		}
 	}
+	wake_pollers(fs, rec, false);
 }
 
 const struct engine_hooks afs_hooks = { .changed = hook_changed };
@@ -459,6 +516,7 @@ void afs_detached(struct afs *fs)
 
 	engine_lock(fs->eng);
 	fs->detached = true;
+	wake_pollers(fs, NULL, true);
 	/* The engine has ended every run it had, and those answered their
 	 * readers; what is left waits on a save that came after it stopped. */
 	while (fs->waiters) {
@@ -1236,10 +1294,46 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		engine_lock(fs->eng);
 		free(h->snap);
 		h->snap = NULL;
+		drop_poller(fs, h);
 		engine_unlock(fs->eng);
 	}
 	handle_free(fs, h);
 	fuse_reply_err(req, 0);
+}
+
+/* poll(2) and select(2) on a result file: readable when a read would not
+ * wait; otherwise the kernel is told once it would not (see
+ * wake_pollers()). Stored files are always ready. */
+static void afs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	struct afs *fs = FS(req);
+	struct handle *h = H(fi);
+	unsigned revents = POLLIN | POLLRDNORM;
+
+	(void)ino;
+	if (h->node->type != N_RESULT) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		return (void)fuse_reply_poll(req, revents | (h->writable ? POLLOUT | POLLWRNORM : 0));
+	}
+	engine_lock(fs->eng);
+	if (!readable(fs, h)) {
+		revents = 0;
+		if (ph) {
+			if (!h->ph) {
+				h->poll_next = fs->pollers;
+				fs->pollers = h;
+			} else {
+				fuse_pollhandle_destroy(h->ph);
+			}
+			h->ph = ph;
+			ph = NULL;
+		}
+	}
+	engine_unlock(fs->eng);
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, revents);
 }
 
 static void afs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1452,6 +1546,7 @@ const struct fuse_lowlevel_ops afs_ops = {
 	.read = afs_read,
 	.write = afs_write,
 	.write_buf = afs_write_buf,
+	.poll = afs_poll,
 	.flush = afs_flush,
 	.release = afs_release,
 	.fsync = afs_fsync,
@@ -1504,6 +1599,8 @@ void afs_free(struct afs *fs)
 	/* What the kernel never released (it drops releases at unmount). */
 	while (fs->open_files) {
 		struct handle *h = (struct handle *)fs->open_files;
+		if (h->ph)
+			fuse_pollhandle_destroy(h->ph);
 		handle_free(fs, h);
 	}
 	while (fs->open_dirs) {

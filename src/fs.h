@@ -1,8 +1,9 @@
 /* fs: the FUSE glue, and the one state struct of the daemon.
  *
  * Owns: the inode table (stored files and directories, and the virtual result
- * files), open handles, the low-level operations table, and read requests
- * parked until a run produces more output or ends, or the mount is detached.
+ * files), open handles, the low-level operations table, read requests
+ * parked until a run produces more output or ends, or the mount is detached,
+ * and the pollers of result files waiting for the same.
  * Everything else it asks of the engine (saves, runs, result files) and of
  * names.h (what is a script, what is a result).
  */
@@ -17,7 +18,9 @@
 #include "engine.h"
 #include "mount_watch.h"
 #include "options.h"
+#include "poll_notify.h"
 
+struct handle;
 struct node;
 struct open_link;
 struct waiter;
@@ -36,6 +39,8 @@ struct afs {
 	struct node *root;
 	struct node_table nodes;
 	struct waiter *waiters;     /* parked reads of result files */
+	struct handle *pollers;     /* result handles with a poll to wake (engine lock) */
+	struct poll_notify pn;      /* sends the wake-ups */
 	struct node *graveyard;     /* forgotten directories, freed at exit */
 	struct rglue *rglues;       /* per-record glue, freed at exit */
 	bool detached;              /* the mount is gone: no read waits (engine lock) */

@@ -621,6 +621,8 @@ int main(int argc, char *argv[])
 			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
 
 	mount_watch_start(&fs, mnt);
+	if (poll_notify_start(&fs.pn) < 0)
+		log_warn("cannot start the poll notifier thread: poll() on .out and .err waits for its timeout");
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
 	} else {
@@ -647,6 +649,8 @@ out_engine:
 	engine_shutdown(fs.eng);
 	fs.backend->ops->destroy(fs.backend);
 	fs.backend = NULL;
+	/* The runs' last wake-ups are sent; none comes after this. */
+	poll_notify_stop(&fs.pn);
 	afs_free(&fs);
 	engine_free(fs.eng);
 	fs.eng = NULL;

@@ -194,6 +194,58 @@ def test_nonblocking_read_returns_eagain(fs):
     assert fs.read("nb.out") == "x\ny\n"
 
 
+def test_poll_wakes_when_output_comes(fs):
+    """poll(2) on a caught-up .out (O_NONBLOCK, as event loops use it) says
+    nothing while the run prints nothing, wakes when output comes, and
+    reports it readable at the end (read gives end-of-file); .error polls
+    readable only once the run has ended. No busy loop: each poll either
+    waits or has something to read."""
+    fs.write("pl.py", "import time\nprint('a', flush=True)\ntime.sleep(1.5)\n"
+                      "print('b', flush=True)\ntime.sleep(1.5)\n")
+    fs.wait_for_status("pl", lambda s: s["state"] == "running" and s["stdout_bytes"] >= 2,
+                       timeout=15, what="running with output")
+
+    def follow():
+        import select
+        fd = os.open(fs.path("pl.out"), os.O_RDONLY | os.O_NONBLOCK)
+        efd = os.open(fs.path("pl.error"), os.O_RDONLY | os.O_NONBLOCK)
+        events = []
+        try:
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            e = select.poll()
+            e.register(efd, select.POLLIN)
+            assert e.poll(0) == [], ".error was readable during the run"
+            got = b""
+            t0 = time.monotonic()
+            for _ in range(50):
+                ready = p.poll(10000)
+                when = time.monotonic() - t0
+                if not ready:
+                    raise AssertionError("poll gave nothing in 10 s after %r" % got)
+                try:
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    raise AssertionError("poll said readable but read gave EAGAIN after %r" % got)
+                events.append((round(when, 2), chunk))
+                if not chunk:
+                    break
+                got += chunk
+            assert e.poll(2000) != [], ".error was not readable after the run"
+            return got, events
+        finally:
+            os.close(fd)
+            os.close(efd)
+
+    got, events = call_with_timeout(follow, 30, "poll on pl.out")
+    assert got == b"a\nb\n", events
+    assert events[-1][1] == b"", events
+    # a, then b about 1.5 s later, then end-of-file: a handful of wake-ups.
+    assert len(events) <= 6, events
+    t_b = next(t for t, c in events if b"b" in c)
+    assert t_b >= 1.0, events
+
+
 def test_status_valid_while_running(fs):
     """During a run .status is complete, valid JSON with state running; afterwards it is final."""
     fs.write("r.py", "import time\nprint('go', flush=True)\ntime.sleep(1)\n")

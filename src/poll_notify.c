@@ -1,0 +1,86 @@
+/* poll_notify: see poll_notify.h */
+#include "poll_notify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct pn_item {
+	struct pn_item *next;
+	struct fuse_pollhandle *ph;
+};
+
+static void *run(void *arg)
+{
+	struct poll_notify *pn = arg;
+
+	pthread_mutex_lock(&pn->lock);
+	for (;;) {
+		while (!pn->head && !pn->stopping)
+			pthread_cond_wait(&pn->cond, &pn->lock);
+		struct pn_item *it = pn->head;
+		if (!it)
+			break;
+		pn->head = it->next;
+		if (!pn->head)
+			pn->tail = &pn->head;
+		pthread_mutex_unlock(&pn->lock);
+		/* The poller may have gone: the kernel then ignores it. */
+		fuse_lowlevel_notify_poll(it->ph);
+		fuse_pollhandle_destroy(it->ph);
+		free(it);
+		pthread_mutex_lock(&pn->lock);
+	}
+	pthread_mutex_unlock(&pn->lock);
+	return NULL;
+}
+
+int poll_notify_start(struct poll_notify *pn)
+{
+	int rc;
+
+	pthread_mutex_init(&pn->lock, NULL);
+	pthread_cond_init(&pn->cond, NULL);
+	pn->head = NULL;
+	pn->tail = &pn->head;
+	pn->stopping = false;
+	rc = pthread_create(&pn->thread, NULL, run, pn);
+	pn->started = rc == 0;
+	return -rc;
+}
+
+void poll_notify_push(struct poll_notify *pn, struct fuse_pollhandle *ph)
+{
+	struct pn_item *it = pn->started ? malloc(sizeof(*it)) : NULL;
+
+	if (!it) {
+		fuse_pollhandle_destroy(ph);
+		return;
+	}
+	it->next = NULL;
+	it->ph = ph;
+	pthread_mutex_lock(&pn->lock);
+	if (pn->stopping) {
+		pthread_mutex_unlock(&pn->lock);
+		fuse_pollhandle_destroy(ph);
+		free(it);
+		return;
+	}
+	*pn->tail = it;
+	pn->tail = &it->next;
+	pthread_cond_signal(&pn->cond);
+	pthread_mutex_unlock(&pn->lock);
+}
+
+void poll_notify_stop(struct poll_notify *pn)
+{
+	if (!pn->started)
+		return;
+	pthread_mutex_lock(&pn->lock);
+	pn->stopping = true;
+	pthread_cond_signal(&pn->cond);
+	pthread_mutex_unlock(&pn->lock);
+	pthread_join(pn->thread, NULL);
+	pn->started = false;
+	pthread_cond_destroy(&pn->cond);
+	pthread_mutex_destroy(&pn->lock);
+}
