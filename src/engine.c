@@ -27,6 +27,7 @@ struct job {
 	char *script;
 	char *code;
 	size_t code_len;
+	unsigned timeout_s;        /* 0: the mount's */
 	uint64_t run;
 	struct run_handle *handle;
 	int limit_stream;          /* 1 or 2 once an output limit was hit */
@@ -757,7 +758,7 @@ static char *snapshot(int fd, uint64_t max, size_t *len, int *err)
 	return buf;
 }
 
-void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, int fd)
+void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, unsigned timeout_s, int fd)
 {
 	struct engine *e = ws->eng;
 	struct record *rec = engine_save_begin(ws, script, lang);
@@ -791,6 +792,7 @@ void engine_save_commit(struct workspace *ws, const char *script, enum lang lang
 		j->code = code;
 		j->code_len = len;
 		j->lang = lang;
+		j->timeout_s = timeout_s;
 		if (!j->script) {
 			drop_job(rec, CANCEL_SUPERSEDED);
 			finalize_error(rec, RS_FAILED, "InternalError", "out of memory");
@@ -810,6 +812,7 @@ void engine_save_commit(struct workspace *ws, const char *script, enum lang lang
 	j->lang = lang;
 	j->code = code;
 	j->code_len = len;
+	j->timeout_s = timeout_s;
 	j->run = rec->rr.run;
 	rec->job = j;
 	*e->queue_tail = j;
@@ -975,7 +978,7 @@ static void schedule(struct engine *e)
 			.script_name = j->script,
 			.code = j->code,
 			.code_len = j->code_len,
-			.timeout_s = e->cfg.timeout_s,
+			.timeout_s = j->timeout_s ? j->timeout_s : e->cfg.timeout_s,
 			.workspace = rec->ws->path,
 			.workspace_id = rec->ws->id,
 		};

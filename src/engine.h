@@ -105,8 +105,9 @@ int engine_result_unlink(struct record *rec, enum result_kind kind);
 /* A save of SCRIPT began (FLUSH of a changed file): results go pending. */
 struct record *engine_save_begin(struct workspace *ws, const char *script, enum lang lang);
 /* A save of SCRIPT is complete (last RELEASE, or RENAME onto it): snapshot
- * the content from FD and run it. FD is only read here. */
-void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, int fd);
+ * the content from FD and run it, in LANG, with a time limit of TIMEOUT_S
+ * seconds (0: the mount's). FD is only read here. */
+void engine_save_commit(struct workspace *ws, const char *script, enum lang lang, unsigned timeout_s, int fd);
 /* A save begun on REC will not complete (the file went away first). */
 void engine_save_abandon(struct record *rec, const char *why);
 /* SCRIPT was deleted: if it owns its stem's results, they go too. */

@@ -905,12 +905,67 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	fuse_reply_err(req, 0);
 }
 
+/* ---- per-script settings (extended attributes) --------------------------- */
+
+#define XA_PREFIX "user.agentbay."
+#define XA_TIMEOUT XA_PREFIX "timeout"
+#define XA_LANGUAGE XA_PREFIX "language"
+#define XA_STATE XA_PREFIX "state"
+#define XA_RUN XA_PREFIX "run"
+
+/* A script's own settings, stored as extended attributes of its file in the
+ * store: the language (over the name's) and the time limit (0: the mount's). */
+static void script_settings(struct node *n, enum lang *lang, unsigned *timeout_s)
+{
+	char path[64], v[32];
+	ssize_t len;
+
+	*timeout_s = 0;
+	proc_path(path, sizeof(path), n->fd);
+	len = getxattr(path, XA_LANGUAGE, v, sizeof(v) - 1);
+	if (len > 0) {
+		v[len] = '\0';
+		if (strcmp(v, "python") == 0)
+			*lang = LANG_PYTHON;
+		else if (strcmp(v, "javascript") == 0)
+			*lang = LANG_JAVASCRIPT;
+	}
+	len = getxattr(path, XA_TIMEOUT, v, sizeof(v) - 1);
+	if (len > 0) {
+		v[len] = '\0';
+		if (parse_seconds(v, timeout_s) < 0)
+			*timeout_s = 0;
+	}
+}
+
+/* The save of script N (named NAME) in WS is complete: run what the store
+ * holds, with the script's settings. The record, or NULL. Lock held. */
+static struct record *commit_save(struct workspace *ws, struct node *n, const char *name, enum lang lang)
+{
+	char path[64];
+	unsigned timeout_s;
+	int fd;
+
+	script_settings(n, &lang, &timeout_s);
+	proc_path(path, sizeof(path), n->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		struct record *rec = engine_save_begin(ws, name, lang);
+		if (rec)
+			engine_save_abandon(rec, "the saved file could not be read back from the store");
+		return NULL;
+	}
+	engine_save_commit(ws, name, lang, timeout_s, fd);
+	close(fd);
+	return engine_record(ws, name, name_stem_len(name), false);
+}
+
 /* After NODE became NAME in PARENT through a rename: a rename onto a script
  * name is a save. Lock held. */
 static void renamed_onto(struct afs *fs, struct node *n, struct node *parent, const char *name)
 {
 	enum lang lang;
-	char path[64];
+	unsigned timeout_s;
 
 	set_name(n, parent, name);
 	if (n->fmt != S_IFREG || !name_is_script(name, &lang))
@@ -920,19 +975,11 @@ static void renamed_onto(struct afs *fs, struct node *n, struct node *parent, co
 		return;
 	if (!trigger_renamed_onto(&n->trig)) {
 		/* Still open for writing: its last close runs it. */
+		script_settings(n, &lang, &timeout_s);
 		engine_save_begin(ws, name, lang);
 		return;
 	}
-	proc_path(path, sizeof(path), n->fd);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		struct record *rec = engine_save_begin(ws, name, lang);
-		if (rec)
-			engine_save_abandon(rec, "the saved file could not be read back from the store");
-		return;
-	}
-	engine_save_commit(ws, name, lang, fd);
-	close(fd);
+	commit_save(ws, n, name, lang);
 }
 
 static void afs_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name, fuse_ino_t newparent_ino,
@@ -1247,6 +1294,8 @@ static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang) &&
 		    trigger_flush(&n->trig)) {
 			struct workspace *ws = dir_ws(fs, n->parent);
+			unsigned timeout_s;
+			script_settings(n, &lang, &timeout_s);
 			if (ws)
 				h->pending = engine_save_begin(ws, n->name, lang);
 		}
@@ -1261,7 +1310,6 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct handle *h = H(fi);
 	struct node *n = h->node;
 	enum lang lang;
-	char path[64];
 
 	(void)ino;
 	if (n->type == N_REAL && h->writable) {
@@ -1274,18 +1322,8 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		struct record *committed = NULL;
 		if (run && eligible) {
 			struct workspace *ws = dir_ws(fs, n->parent);
-			proc_path(path, sizeof(path), n->fd);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (ws && fd >= 0) {
-				engine_save_commit(ws, n->name, lang, fd);
-				committed = engine_record(ws, n->name, name_stem_len(n->name), false);
-			} else if (ws) {
-				struct record *rec = engine_save_begin(ws, n->name, lang);
-				if (rec)
-					engine_save_abandon(rec, "the saved file could not be read back from the store");
-			}
-			if (fd >= 0)
-				close(fd);
+			if (ws)
+				committed = commit_save(ws, n, n->name, lang);
 		}
 		if (h->pending && h->pending != committed && n->trig.writers == 0)
 			engine_save_abandon(h->pending, "the file was renamed or removed before its save finished");
@@ -1299,6 +1337,216 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	handle_free(fs, h);
 	fuse_reply_err(req, 0);
+}
+
+/* Answers a getxattr or listxattr of SIZE with the LEN bytes of VALUE. */
+static void reply_xattr_value(fuse_req_t req, size_t size, const char *value, size_t len)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+/* The record of script N, when it has one and N's script owns it. Lock held. */
+static struct record *script_record(struct afs *fs, struct node *n)
+{
+	enum lang lang;
+	struct workspace *ws;
+	struct record *rec;
+
+	if (n->type != N_REAL || n->fmt != S_IFREG || !n->name || !n->parent ||
+	    !name_is_script(n->name, &lang) || !(ws = dir_ws(fs, n->parent)))
+		return NULL;
+	rec = engine_record(ws, n->name, name_stem_len(n->name), false);
+	return rec && strcmp(rec->rr.script, n->name) == 0 ? rec : NULL;
+}
+
+/* Extended attributes: the user namespace of stored files and directories
+ * is the store's, but for user.agentbay.*: timeout and language (a
+ * script's settings, checked, stored in the store), state (read-only, the
+ * state of the script's last run) and run (write-only: any value reruns
+ * the script). Result files have none; other namespaces are not offered. */
+static bool xattr_target(struct node *n)
+{
+	return n->type == N_REAL && (n->fmt == S_IFREG || n->fmt == S_IFDIR);
+}
+
+static void afs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64], *buf;
+	ssize_t len;
+
+	if (!xattr_target(n) || strncmp(name, "user.", 5) != 0 || strcmp(name, XA_RUN) == 0)
+		return (void)fuse_reply_err(req, ENODATA);
+	if (strcmp(name, XA_STATE) == 0) {
+		engine_lock(fs->eng);
+		struct record *rec = script_record(fs, n);
+		const char *st = rec && rec->rr.run > 0 ? run_state_name(rec->rr.state) : NULL;
+		if (st)
+			reply_xattr_value(req, size, st, strlen(st));
+		engine_unlock(fs->eng);
+		if (!st)
+			fuse_reply_err(req, ENODATA);
+		return;
+	}
+	proc_path(path, sizeof(path), n->fd);
+	if (size == 0) {
+		len = getxattr(path, name, NULL, 0);
+		return (void)(len < 0 ? fuse_reply_err(req, errno) : fuse_reply_xattr(req, (size_t)len));
+	}
+	buf = malloc(size);
+	if (!buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	len = getxattr(path, name, buf, size);
+	if (len < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
+static void afs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64], *all = NULL, *out = NULL;
+	ssize_t len;
+	size_t outlen = 0;
+
+	if (!xattr_target(n))
+		return (void)reply_xattr_value(req, size, "", 0);
+	proc_path(path, sizeof(path), n->fd);
+	len = listxattr(path, NULL, 0);
+	if (len < 0 && errno != ENOTSUP)
+		return (void)fuse_reply_err(req, errno);
+	/* Room for a few more in case one came meanwhile, and for the state. */
+	size_t cap = (len > 0 ? (size_t)len : 0) + 256;
+	all = malloc(cap);
+	out = malloc(cap + sizeof(XA_STATE));
+	if (!all || !out) {
+		free(all);
+		free(out);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	len = len < 0 ? 0 : listxattr(path, all, cap);
+	if (len < 0) {
+		int e = errno;
+		free(all);
+		free(out);
+		return (void)fuse_reply_err(req, e == ERANGE ? EAGAIN : e);
+	}
+	for (ssize_t off = 0; off < len;) {
+		size_t l = strlen(all + off) + 1;
+		if (strncmp(all + off, "user.", 5) == 0) {
+			memcpy(out + outlen, all + off, l);
+			outlen += l;
+		}
+		off += (ssize_t)l;
+	}
+	engine_lock(fs->eng);
+	struct record *rec = script_record(fs, n);
+	if (rec && rec->rr.run > 0) {
+		memcpy(out + outlen, XA_STATE, sizeof(XA_STATE));
+		outlen += sizeof(XA_STATE);
+	}
+	engine_unlock(fs->eng);
+	reply_xattr_value(req, size, out, outlen);
+	free(all);
+	free(out);
+}
+
+/* A checked value of one of the settings: "python", "javascript", or
+ * seconds. 0, or -EINVAL. */
+static int setting_value(const char *name, const char *value, size_t size, char *out, size_t outsz)
+{
+	char v[32];
+	unsigned secs;
+
+	while (size > 0 && (value[size - 1] == '\n' || value[size - 1] == '\0'))
+		size--;
+	if (size == 0 || size >= sizeof(v) || memchr(value, '\0', size))
+		return -EINVAL;
+	memcpy(v, value, size);
+	v[size] = '\0';
+	if (strcmp(name, XA_TIMEOUT) == 0) {
+		if (parse_seconds(v, &secs) < 0)
+			return -EINVAL;
+		snprintf(out, outsz, "%u", secs);
+	} else if (!strcmp(v, "python") || !strcmp(v, "py")) {
+		snprintf(out, outsz, "python");
+	} else if (!strcmp(v, "javascript") || !strcmp(v, "js") || !strcmp(v, "node")) {
+		snprintf(out, outsz, "javascript");
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* setfattr -n user.agentbay.run: runs script N again, as a save would. */
+static int rerun(struct afs *fs, struct node *n)
+{
+	enum lang lang;
+	struct workspace *ws;
+
+	if (n->fmt != S_IFREG || !n->name || !n->parent || !name_is_script(n->name, &lang) ||
+	    name_script_too_long(n->name))
+		return -EINVAL;
+	engine_lock(fs->eng);
+	ws = dir_ws(fs, n->parent);
+	if (ws)
+		commit_save(ws, n, n->name, lang);
+	engine_unlock(fs->eng);
+	return ws ? 0 : -ENOMEM;
+}
+
+static void afs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+			 int flags)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64], v[32];
+	int rc;
+
+	if (n->type == N_RESULT)
+		return (void)fuse_reply_err(req, EACCES);
+	if (!xattr_target(n) || strncmp(name, "user.", 5) != 0)
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	if (strcmp(name, XA_STATE) == 0)
+		return (void)fuse_reply_err(req, EPERM);
+	if (strcmp(name, XA_RUN) == 0)
+		return (void)fuse_reply_err(req, -rerun(fs, n));
+	proc_path(path, sizeof(path), n->fd);
+	if (strcmp(name, XA_TIMEOUT) == 0 || strcmp(name, XA_LANGUAGE) == 0) {
+		if (n->fmt != S_IFREG || (rc = setting_value(name, value, size, v, sizeof(v))) < 0)
+			return (void)fuse_reply_err(req, EINVAL);
+		value = v;
+		size = strlen(v);
+	} else if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
+		return (void)fuse_reply_err(req, EINVAL);
+	}
+	rc = setxattr(path, name, value, size, flags);
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+static void afs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct afs *fs = FS(req);
+	struct node *n = N(fs, ino);
+	char path[64];
+
+	if (n->type == N_RESULT)
+		return (void)fuse_reply_err(req, EACCES);
+	if (!xattr_target(n) || strncmp(name, "user.", 5) != 0 || strcmp(name, XA_RUN) == 0)
+		return (void)fuse_reply_err(req, ENODATA);
+	if (strcmp(name, XA_STATE) == 0)
+		return (void)fuse_reply_err(req, EPERM);
+	proc_path(path, sizeof(path), n->fd);
+	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
 }
 
 /* poll(2) and select(2) on a result file: readable when a read would not
@@ -1547,6 +1795,10 @@ const struct fuse_lowlevel_ops afs_ops = {
 	.write = afs_write,
 	.write_buf = afs_write_buf,
 	.poll = afs_poll,
+	.getxattr = afs_getxattr,
+	.listxattr = afs_listxattr,
+	.setxattr = afs_setxattr,
+	.removexattr = afs_removexattr,
 	.flush = afs_flush,
 	.release = afs_release,
 	.fsync = afs_fsync,

@@ -327,7 +327,7 @@ static void commit_in(struct fx *f, struct workspace *ws, const char *name, cons
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
 	engine_lock(f->e);
-	engine_save_commit(ws, name, lang, fd);
+	engine_save_commit(ws, name, lang, 0, fd);
 	engine_unlock(f->e);
 	close(fd);
 }
@@ -855,6 +855,30 @@ static void run_printing(struct fx *f, size_t i, const char *text)
 	commit(f, "x.py", "pass\n");
 	deliver_out(f, i, 1, text);
 	end_ok(f, i);
+}
+
+/* A script's own time limit (its user.agentbay.timeout) replaces the
+ * mount's for its run; 0 means the mount's. A new save before the run
+ * started takes the newest limit. */
+static void test_commit_timeout(void **state)
+{
+	struct fx *f = *state;
+	int fd;
+
+	start_engine(f);
+	fd = openat(f->ws->store_fd, "t.py", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "pass\n", 5), 5);
+	engine_lock(f->e);
+	engine_save_commit(f->ws, "t.py", LANG_PYTHON, 7, fd);
+	engine_unlock(f->e);
+	assert_int_equal(f->fb.runs[0].timeout_s, 7);
+	end_ok(f, 0);
+	engine_lock(f->e);
+	engine_save_commit(f->ws, "t.py", LANG_PYTHON, 0, fd);
+	engine_unlock(f->e);
+	assert_int_equal(f->fb.runs[1].timeout_s, 30);
+	close(fd);
 }
 
 /* A new run's output file reuses the one of the run before last, unless a
@@ -1614,6 +1638,7 @@ int main(void)
 		T(test_output_limit_exact),
 		T(test_output_limit_stderr),
 		T(test_output_files_reused_unless_read),
+		T(test_commit_timeout),
 		T(test_save_while_running),
 		T(test_save_while_running_one_job),
 		T(test_jobs_queueing),
