@@ -19,6 +19,14 @@
 #include "names.h"
 #include "trigger.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define AFS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AFS_TSAN 1
+#endif
+#endif
+
 /* Stored files change only through the mount: the kernel may cache them.
  * Result files change behind its back: never cached. */
 #define REAL_TIMEOUT 1.0
@@ -543,8 +551,16 @@ static void afs_init(void *userdata, struct fuse_conn_info *conn)
 	 * CAP_SYS_RESOURCE may exceed. */
 	conn->max_write = (1u << 20) - 4096;
 	conn->max_readahead = 1u << 20;
+#ifndef AFS_TSAN
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
+#else
+	/* ThreadSanitizer learns that the kernel orders a handle's requests
+	 * (none after its RELEASE) from read() and write() on /dev/fuse, as
+	 * it does for pipes; a request spliced in through a pipe hides that,
+	 * and every handle freed at RELEASE would pass for a race. */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
+#endif
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
