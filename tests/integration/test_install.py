@@ -131,8 +131,15 @@ def test_mount_t_fuse_agentbayfs_and_an_fstab_line(tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                            timeout=120)
     finally:
-        left = subprocess.run(["pgrep", "-f", "agentbayfs .*%s" % mnt], stdout=subprocess.PIPE,
-                              text=True).stdout.split()
+        # umount returns once the kernel has let go; the daemon ends on its
+        # own right after (slower under sanitizers).
+        deadline = time.monotonic() + 30
+        while True:
+            left = subprocess.run(["pgrep", "-f", "agentbayfs .*%s" % mnt], stdout=subprocess.PIPE,
+                                  text=True).stdout.split()
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         for pid in left:
             subprocess.run(["kill", "-9", pid])
     assert r.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr)
