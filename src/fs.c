@@ -929,14 +929,21 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 #define XA_STATE XA_PREFIX "state"
 #define XA_RUN XA_PREFIX "run"
 
+/* Whether N is a stored script with a place in a directory (its language
+ * by name in *LANG). */
+static bool script_node(const struct node *n, enum lang *lang)
+{
+	return n->type == N_REAL && n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, lang);
+}
+
 /* A script's own settings, stored as extended attributes of its file in the
- * store: the language (over the name's) and the time limit (0: the mount's). */
+ * store: the language (over the name's) and, unless TIMEOUT_S is NULL, the
+ * time limit (0: the mount's). */
 static void script_settings(struct node *n, enum lang *lang, unsigned *timeout_s)
 {
 	char path[64], v[32];
 	ssize_t len;
 
-	*timeout_s = 0;
 	proc_path(path, sizeof(path), n->fd);
 	len = getxattr(path, XA_LANGUAGE, v, sizeof(v) - 1);
 	if (len > 0) {
@@ -946,6 +953,9 @@ static void script_settings(struct node *n, enum lang *lang, unsigned *timeout_s
 		else if (strcmp(v, "javascript") == 0)
 			*lang = LANG_JAVASCRIPT;
 	}
+	if (!timeout_s)
+		return;
+	*timeout_s = 0;
 	len = getxattr(path, XA_TIMEOUT, v, sizeof(v) - 1);
 	if (len > 0) {
 		v[len] = '\0';
@@ -981,7 +991,6 @@ static struct record *commit_save(struct workspace *ws, struct node *n, const ch
 static void renamed_onto(struct afs *fs, struct node *n, struct node *parent, const char *name)
 {
 	enum lang lang;
-	unsigned timeout_s;
 
 	set_name(n, parent, name);
 	if (n->fmt != S_IFREG || !name_is_script(name, &lang))
@@ -991,7 +1000,7 @@ static void renamed_onto(struct afs *fs, struct node *n, struct node *parent, co
 		return;
 	if (!trigger_renamed_onto(&n->trig)) {
 		/* Still open for writing: its last close runs it. */
-		script_settings(n, &lang, &timeout_s);
+		script_settings(n, &lang, NULL);
 		engine_save_begin(ws, name, lang);
 		return;
 	}
@@ -1307,11 +1316,9 @@ static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * read right after the writer's close sees the new run. */
 	if (n->type == N_REAL && h->writable) {
 		engine_lock(fs->eng);
-		if (n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang) &&
-		    trigger_flush(&n->trig)) {
+		if (script_node(n, &lang) && trigger_flush(&n->trig)) {
 			struct workspace *ws = dir_ws(fs, n->parent);
-			unsigned timeout_s;
-			script_settings(n, &lang, &timeout_s);
+			script_settings(n, &lang, NULL);
 			if (ws)
 				h->pending = engine_save_begin(ws, n->name, lang);
 		}
@@ -1334,7 +1341,7 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		if (run && n->name && name_script_too_long(n->name))
 			log_warn("%.40s...: the name is too long for its result files (\"<stem>.status\" must fit "
 				 "in %d bytes); the file is stored but not run", n->name, NAME_MAX);
-		bool eligible = n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, &lang);
+		bool eligible = script_node(n, &lang);
 		struct record *committed = NULL;
 		if (run && eligible) {
 			struct workspace *ws = dir_ws(fs, n->parent);
@@ -1373,8 +1380,7 @@ static struct record *script_record(struct afs *fs, struct node *n)
 	struct workspace *ws;
 	struct record *rec;
 
-	if (n->type != N_REAL || n->fmt != S_IFREG || !n->name || !n->parent ||
-	    !name_is_script(n->name, &lang) || !(ws = dir_ws(fs, n->parent)))
+	if (!script_node(n, &lang) || !(ws = dir_ws(fs, n->parent)))
 		return NULL;
 	rec = engine_record(ws, n->name, name_stem_len(n->name), false);
 	return rec && strcmp(rec->rr.script, n->name) == 0 ? rec : NULL;
@@ -1509,8 +1515,7 @@ static int rerun(struct afs *fs, struct node *n)
 	enum lang lang;
 	struct workspace *ws;
 
-	if (n->fmt != S_IFREG || !n->name || !n->parent || !name_is_script(n->name, &lang) ||
-	    name_script_too_long(n->name))
+	if (!script_node(n, &lang) || name_script_too_long(n->name))
 		return -EINVAL;
 	engine_lock(fs->eng);
 	ws = dir_ws(fs, n->parent);
@@ -1526,7 +1531,6 @@ static void afs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	struct afs *fs = FS(req);
 	struct node *n = N(fs, ino);
 	char path[64], v[32];
-	int rc;
 
 	if (n->type == N_RESULT)
 		return (void)fuse_reply_err(req, EACCES);
@@ -1538,15 +1542,14 @@ static void afs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		return (void)fuse_reply_err(req, -rerun(fs, n));
 	proc_path(path, sizeof(path), n->fd);
 	if (strcmp(name, XA_TIMEOUT) == 0 || strcmp(name, XA_LANGUAGE) == 0) {
-		if (n->fmt != S_IFREG || (rc = setting_value(name, value, size, v, sizeof(v))) < 0)
+		if (n->fmt != S_IFREG || setting_value(name, value, size, v, sizeof(v)) < 0)
 			return (void)fuse_reply_err(req, EINVAL);
 		value = v;
 		size = strlen(v);
 	} else if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) == 0) {
 		return (void)fuse_reply_err(req, EINVAL);
 	}
-	rc = setxattr(path, name, value, size, flags);
-	fuse_reply_err(req, rc < 0 ? errno : 0);
+	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
 }
 
 static void afs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -578,6 +578,15 @@ static void parse_report(struct run_handle *r, struct exec_result *res, bool *st
 	}
 }
 
+/* Whether R was cancelled (the flag is set by other threads). */
+static bool is_cancelled(struct local_backend *lb, struct run_handle *r)
+{
+	pthread_mutex_lock(&lb->lock);
+	bool c = r->cancel != 0;
+	pthread_mutex_unlock(&lb->lock);
+	return c;
+}
+
 /* Whether the bootstrap said the script started, and the exit code it
  * reported (-1: none), from what its report pipe carried so far. */
 static void report_state(struct run_handle *r, bool *started, int *exit_code)
@@ -776,13 +785,10 @@ static void finish(struct local_backend *lb, struct run_handle *r)
  * keeps the run going as before. Thread only. */
 static bool over_early(struct local_backend *lb, struct run_handle *r)
 {
-	bool started, cancelled;
+	bool started;
 	int code;
 
-	pthread_mutex_lock(&lb->lock);
-	cancelled = r->cancel != 0;
-	pthread_mutex_unlock(&lb->lock);
-	if (r->spare || r->delivered || r->exited || r->pid < 0 || cancelled || r->timed_out ||
+	if (r->spare || r->delivered || r->exited || r->pid < 0 || is_cancelled(lb, r) || r->timed_out ||
 	    r->fd[W_OUT] >= 0 || r->fd[W_ERR] >= 0 || r->fd[W_REP] >= 0 || !r->rep)
 		return false;
 	if (!memmem(r->rep, r->rep_len, "\"exit\"", 6))
@@ -1072,10 +1078,7 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 	bool started;
 	int code;
 
-	pthread_mutex_lock(&lb->lock);
-	bool cancelled = r->cancel != 0;
-	pthread_mutex_unlock(&lb->lock);
-	if (!r->from_spare || r->retried || r->delivered || cancelled || r->timed_out)
+	if (!r->from_spare || r->retried || r->delivered || is_cancelled(lb, r) || r->timed_out)
 		return false;
 	report_state(r, &started, &code);
 	if (started)

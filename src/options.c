@@ -259,7 +259,7 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 #undef NEED_VALUE
 }
 
-static const char *trim(char *s, char **end)
+static char *trim(char *s, char **end)
 {
 	while (*s == ' ' || *s == '\t')
 		s++;
@@ -287,7 +287,7 @@ int config_apply_file(struct config *c, const char *text, size_t len, const char
 		memcpy(line, text + off, n);
 		line[n] = '\0';
 		off += n + (nl ? 1 : 0);
-		const char *l = trim(line, &end);
+		char *l = trim(line, &end);
 		if (!*l || *l == '#')
 			continue;
 		char *eq = strchr(line, '=');
@@ -295,7 +295,7 @@ int config_apply_file(struct config *c, const char *text, size_t len, const char
 			BAD("%s:%u: '%s' is not a setting: write key = value (the keys are the -o options)",
 			    path, lineno, l);
 		*eq = '\0';
-		const char *key = trim((char *)l, &end), *val = trim(eq + 1, &end);
+		const char *key = trim(l, &end), *val = trim(eq + 1, &end);
 		if (!*key)
 			BAD("%s:%u: a value without a key: write key = value", path, lineno);
 		snprintf(opt, sizeof(opt), "%s=%s", key, val);
