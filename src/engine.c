@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "history.h"
 #include "log.h"
+#include "rich_files.h"
+#include "storefile.h"
 
 enum job_state { JOB_QUEUED, JOB_RUNNING };
 
@@ -117,6 +120,11 @@ static int meta_dir(struct workspace *ws, bool create)
 		return -errno;
 	ws->meta_fd = fd;
 	return fd;
+}
+
+int engine_meta_fd(struct workspace *ws)
+{
+	return meta_dir(ws, false);
 }
 
 static void file_name(char *buf, size_t sz, const struct record *rec, enum result_kind kind)
@@ -294,6 +302,86 @@ static void render_error_text(struct record *rec, const char *traceback)
 	exec_result_free(&tmp);
 }
 
+/* The names of REC's views in the meta folder: "<stem>.result" and
+ * "<stem>.results" (SUFFIX), or their temporary ".<stem>.result.tmp". */
+static void view_name(char *buf, size_t sz, const struct record *rec, const char *suffix, bool tmp)
+{
+	snprintf(buf, sz, "%s%s%s%s", tmp ? "." : "", rec->stem, suffix, tmp ? ".tmp" : "");
+}
+
+/* The rich results of the previous run go when a new one begins. */
+static void drop_rich(struct record *rec)
+{
+	char name[NAME_MAX + 1];
+	int dir = meta_dir(rec->ws, false);
+
+	if (dir < 0)
+		return;
+	view_name(name, sizeof(name), rec, ".result", false);
+	unlinkat(dir, name, 0);
+	view_name(name, sizeof(name), rec, ".results", false);
+	storefile_remove_tree(dir, name);
+}
+
+/* Stores the rich files of DATA under NAME in DIR: made complete under a
+ * temporary name, then renamed into place. */
+static int store_rich_dir(int dir, const char *tmp, const char *name, const struct rich_files *rf)
+{
+	int rc = storefile_remove_tree(dir, tmp), fd;
+
+	if (rc < 0)
+		return rc;
+	if (mkdirat(dir, tmp, 0755) < 0)
+		return -errno;
+	fd = openat(dir, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	for (size_t i = 0; rc == 0 && i < rf->n; i++)
+		rc = storefile_write(fd, rf->files[i].name, rf->files[i].data, rf->files[i].len);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && (rc = storefile_remove_tree(dir, name)) == 0 && renameat(dir, tmp, dir, name) < 0)
+		rc = -errno;
+	if (rc < 0)
+		storefile_remove_tree(dir, tmp);
+	return rc;
+}
+
+/* Stores the main result and the other rich results of REC's run, RES, as
+ * "<stem>.result" and "<stem>.results/". */
+static void store_rich(struct record *rec, const struct exec_result *res)
+{
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	struct rich_files rf;
+	int dir, rc;
+
+	if (res->n_results == 0)
+		return;
+	rc = rich_files_make(res, &rf);
+	dir = rc < 0 ? rc : meta_dir(rec->ws, true);
+	if (dir >= 0 && rf.main_text) {
+		view_name(name, sizeof(name), rec, ".result", false);
+		view_name(tmp, sizeof(tmp), rec, ".result", true);
+		rc = storefile_write(dir, tmp, rf.main_text, rf.main_len);
+		if (rc == 0 && renameat(dir, tmp, dir, name) < 0)
+			rc = -errno;
+		if (rc < 0)
+			unlinkat(dir, tmp, 0);
+	}
+	if (dir >= 0 && rc == 0 && rf.n) {
+		view_name(name, sizeof(name), rec, ".results", false);
+		view_name(tmp, sizeof(tmp), rec, ".results", true);
+		rc = store_rich_dir(dir, tmp, name, &rf);
+	}
+	if (dir < 0)
+		rc = dir;
+	if (rc < 0) {
+		store_failed(rec, "the rich results", -rc);
+		rec->output_lost = true;
+	}
+	rich_files_free(&rf);
+}
+
 static char *read_small(int dir, const char *name, size_t max, size_t *len)
 {
 	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -400,6 +488,9 @@ static void load_record(struct record *rec)
 	if (text && !lost && status_parse(text, len, &rec->rr) < 0)
 		log_error("ignoring a malformed status file for %s in %s", rec->stem, rec->ws->path);
 	free(text);
+	/* Without a status, numbering goes on after the runs kept. */
+	if (rec->rr.run == 0)
+		rec->rr.run = history_last(dir, rec->stem);
 	file_name(name, sizeof(name), rec, RK_ERROR);
 	rec->error_text = read_small(dir, name, 1 << 20, &len);
 	if (lost) {
@@ -640,6 +731,7 @@ static void finalize(struct record *rec, const struct exec_result *res)
 	free(rec->error_text);
 	rec->error_text = exec_error_render(res);
 	close_outputs(rec);
+	store_rich(rec, res);
 	save_error_text(rec);
 	save_status(rec);
 	/* A run that lost output or results never passes for a complete one;
@@ -710,6 +802,7 @@ struct record *engine_save_begin(struct workspace *ws, const char *script, enum 
 	rec->error_text = NULL;
 	rec->store_err = 0;
 	rec->output_lost = false;
+	drop_rich(rec);
 	/* The pending status goes first: a crash from here on leaves a run
 	 * that shows as interrupted, never the old status over new files. */
 	save_status(rec);
@@ -844,6 +937,9 @@ void engine_script_removed(struct workspace *ws, const char *script)
 		spare_name(tmp, sizeof(tmp), name);
 		unlinkat(dir, tmp, 0);
 	}
+	drop_rich(rec);
+	if (dir >= 0)
+		history_remove(dir, rec->stem);
 	run_record_free(&rec->rr);
 	run_record_init(&rec->rr);
 	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
@@ -930,6 +1026,40 @@ static void sink_started(void *ctx)
 	engine_unlock(e);
 }
 
+/* Keeps the run of REC that job J ran, now final, in the history. */
+static void keep_history(struct record *rec, const struct job *j)
+{
+	struct engine *e = rec->ws->eng;
+	char out[NAME_MAX + 1], err[NAME_MAX + 1], result[NAME_MAX + 1];
+	char *status;
+	int dir, rc;
+
+	if (e->cfg.history == 0)
+		return;
+	dir = meta_dir(rec->ws, true);
+	status = status_render(&rec->rr);
+	file_name(out, sizeof(out), rec, RK_OUT);
+	file_name(err, sizeof(err), rec, RK_ERR);
+	view_name(result, sizeof(result), rec, ".result", false);
+	struct history_run h = {
+		.stem = rec->stem,
+		.n = rec->rr.run,
+		.script = j->script,
+		.code = j->code,
+		.code_len = j->code_len,
+		.out_name = out,
+		.err_name = err,
+		.error = rec->error_text,
+		.status = status,
+		.result_name = result,
+	};
+	rc = dir < 0 ? dir : !status ? -ENOMEM : history_keep(dir, &h, e->cfg.history);
+	if (rc < 0)
+		log_error("cannot keep run %llu of %s%s%s in the history: %s", (unsigned long long)rec->rr.run,
+			  rec->ws->path, strcmp(rec->ws->path, "/") ? "/" : "", j->script, strerror(-rc));
+	free(status);
+}
+
 static void sink_end(void *ctx, struct exec_result *res)
 {
 	struct job *j = ctx;
@@ -953,6 +1083,8 @@ static void sink_end(void *ctx, struct exec_result *res)
 					      "agentbayfs was unmounted or stopped during this run", NULL);
 		}
 		finalize(rec, res);
+		/* After the readers waiting for the end have their answer. */
+		keep_history(rec, j);
 	}
 	e->running--;
 	job_free(j);
@@ -997,9 +1129,7 @@ static void schedule(struct engine *e)
 			finalize_error(rec, RS_FAILED, "BackendError", msg);
 			continue;
 		}
-		/* The code is the backend's now; keep the job small. */
-		free(j->code);
-		j->code = NULL;
+		/* The code stays with the job until the end, for the history. */
 		e->hooks.changed(e->ud, rec);
 	}
 }
@@ -1060,4 +1190,101 @@ void engine_free(struct engine *e)
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->idle);
 	free(e);
+}
+
+/* ---- the overview -------------------------------------------------------- */
+
+/* How many finished runs the overview lists. */
+#define OVERVIEW_RECENT 20
+
+static int cmp_recent(const void *a, const void *b)
+{
+	const struct record *x = *(struct record *const *)a, *y = *(struct record *const *)b;
+	return x->rr.finished_at_ms < y->rr.finished_at_ms ? 1 : x->rr.finished_at_ms > y->rr.finished_at_ms ? -1 : 0;
+}
+
+static void put_seconds(FILE *f, int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 60000)
+		fprintf(f, "%7.2fs", (double)ms / 1000.0);
+	else
+		fprintf(f, "%4lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+}
+
+static void overview_line(FILE *f, const struct record *rec, const char *state, int64_t ms, int64_t now)
+{
+	const struct workspace *ws = rec->ws;
+
+	fprintf(f, "%-12s", state);
+	put_seconds(f, ms);
+	fprintf(f, " %6llu  %s%s%s", (unsigned long long)rec->rr.run, ws->path, strcmp(ws->path, "/") ? "/" : "",
+		rec->rr.script);
+	if (run_state_final(rec->rr.state)) {
+		int64_t ago = (now - rec->rr.finished_at_ms) / 1000;
+		fprintf(f, "  (ended ");
+		if (ago < 60)
+			fprintf(f, "%llds", (long long)(ago < 0 ? 0 : ago));
+		else if (ago < 3600)
+			fprintf(f, "%lldm%02llds", (long long)(ago / 60), (long long)(ago % 60));
+		else
+			fprintf(f, "%lldh%02lldm", (long long)(ago / 3600), (long long)(ago / 60 % 60));
+		fprintf(f, " ago%s%s)", rec->rr.error_name ? ", " : "", rec->rr.error_name ? rec->rr.error_name : "");
+	}
+	fputc('\n', f);
+}
+
+char *engine_overview(struct engine *e)
+{
+	int64_t now = engine_now_ms();
+	struct record **recent = NULL;
+	size_t n_recent = 0, cap = 0;
+	unsigned queued = 0, running = 0;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < e->n_ws; i++)
+		for (struct record *rec = e->ws[i]->records; rec; rec = rec->next) {
+			if (rec->rr.state == RS_RUNNING) {
+				running++;
+			} else if (rec->rr.state == RS_PENDING) {
+				queued++;
+			} else if (run_state_final(rec->rr.state) && rec->rr.finished_at_ms > 0) {
+				if (n_recent == cap) {
+					size_t c = cap ? cap * 2 : 64;
+					struct record **nr = realloc(recent, c * sizeof(*nr));
+					if (!nr)
+						continue;
+					recent = nr;
+					cap = c;
+				}
+				recent[n_recent++] = rec;
+			}
+		}
+	qsort(recent, n_recent, sizeof(*recent), cmp_recent);
+	fprintf(f, "%u running, %u waiting (at most %u at once, %s backend)\n", running, queued, e->cfg.jobs,
+		e->backend_name);
+	fprintf(f, "%-12s%8s %6s  %s\n", "STATE", "ELAPSED", "RUN", "SCRIPT");
+	for (size_t i = 0; i < e->n_ws; i++)
+		for (struct record *rec = e->ws[i]->records; rec; rec = rec->next)
+			if (rec->rr.state == RS_RUNNING)
+				overview_line(f, rec, "running", now - rec->rr.started_at_ms, now);
+	for (size_t i = 0; i < e->n_ws; i++)
+		for (struct record *rec = e->ws[i]->records; rec; rec = rec->next)
+			if (rec->rr.state == RS_PENDING)
+				/* Queued for a free slot, or a save still being written. */
+				overview_line(f, rec, rec->job ? "queued" : "saving", now - rec->rr.saved_at_ms, now);
+	for (size_t i = 0; i < n_recent && i < OVERVIEW_RECENT; i++)
+		overview_line(f, recent[i], run_state_name(recent[i]->rr.state),
+			      recent[i]->rr.finished_at_ms - recent[i]->rr.started_at_ms, now);
+	free(recent);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

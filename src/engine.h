@@ -4,7 +4,9 @@
  * queue of runs and the limit on runs at once, the hand-off to the backend,
  * and the result files in each directory's hidden ".agentbayfs" folder of the
  * store: "<stem>.out" and "<stem>.err" (streamed), "<stem>.error" and
- * "<stem>.status" (replaced atomically). Knows nothing of FUSE: the glue asks
+ * "<stem>.status" (replaced atomically); the rich results "<stem>.result"
+ * and "<stem>.results/" (rich_files.h), gone when a new run begins and
+ * stored at its end; and the history of runs, ".runs/" (history.h). Knows nothing of FUSE: the glue asks
  * it to mark a save pending, to run a save, and to forget a script, and it
  * calls hooks->changed() whenever a record's data or state moved.
  *
@@ -66,6 +68,7 @@ struct engine_config {
 	unsigned timeout_s;
 	uint64_t max_output;
 	uint64_t max_script_size;
+	unsigned history;        /* runs kept per script in ".runs/"; 0: none */
 	const char *backend_name;
 };
 
@@ -77,6 +80,15 @@ void engine_unlock(struct engine *e);
  * them, leaving every record final on disk. Call without the lock. */
 void engine_shutdown(struct engine *e);
 void engine_free(struct engine *e);
+
+/* The meta folder of WS (an O_PATH fd the engine owns), or -errno; ENOENT
+ * while nothing was stored there. */
+int engine_meta_fd(struct workspace *ws);
+
+/* What runs and what ran lately, for "watch cat": queued, running and
+ * the most recent finished runs of this mount, one per line, with their
+ * elapsed time. A malloc'd text, NULL on ENOMEM. */
+char *engine_overview(struct engine *e);
 
 /* A workspace for a store directory (STORE_FD is dup'ed). NULL on ENOMEM. */
 struct workspace *engine_workspace_new(struct engine *e, int store_fd, const char *path);

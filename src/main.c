@@ -607,6 +607,7 @@ int main(int argc, char *argv[])
 		.timeout_s = fs.cfg.timeout_s,
 		.max_output = fs.cfg.max_output,
 		.max_script_size = fs.cfg.max_script_size,
+		.history = fs.cfg.history,
 		.backend_name = fs.backend->ops->name,
 	};
 	fs.eng = engine_new(&ec, fs.backend, &afs_hooks, &fs);

@@ -72,6 +72,26 @@ bool name_is_result(const char *name, enum result_kind *kind, size_t *stem_len)
 	return false;
 }
 
+enum view_kind name_view(const char *name, size_t *stem_len)
+{
+	static const struct { const char *suffix; enum view_kind kind; } v[] = {
+		{ ".result", VK_RESULT }, { ".results", VK_RESULTS },
+	};
+	size_t n = strlen(name);
+
+	if (strcmp(name, NAMES_RUNS_DIR) == 0)
+		return VK_RUNS;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t s = strlen(v[i].suffix);
+		if (n > s && strcmp(name + n - s, v[i].suffix) == 0 && name_is_stem(name, n - s)) {
+			if (stem_len)
+				*stem_len = n - s;
+			return v[i].kind;
+		}
+	}
+	return VK_NONE;
+}
+
 const char *result_suffix(enum result_kind kind)
 {
 	return (kind >= 0 && kind < RK_COUNT) ? suffixes[kind] : "";

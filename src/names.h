@@ -15,6 +15,13 @@ enum lang { LANG_NONE = 0, LANG_PYTHON, LANG_JAVASCRIPT };
 /* The result files of a script, by kind. */
 enum result_kind { RK_OUT = 0, RK_ERR, RK_ERROR, RK_STATUS, RK_COUNT };
 
+/* What a directory shows read-only from its meta folder, besides the result
+ * files: a run's main result "<stem>.result", its other rich results in
+ * "<stem>.results/", and the history of its scripts' runs in ".runs/". */
+enum view_kind { VK_NONE = 0, VK_RESULT, VK_RESULTS, VK_RUNS };
+
+#define NAMES_RUNS_DIR ".runs"
+
 /* Name of the hidden per-directory folder in the store that holds results.
  * It never appears in the mount. */
 #define NAMES_META_DIR ".agentbayfs"
@@ -39,6 +46,10 @@ bool name_is_stem(const char *stem, size_t len);
 /* True when NAME is the name of a result file "<stem>.<suffix>"; sets *kind
  * and *stem_len (the stem is name[0..stem_len)). */
 bool name_is_result(const char *name, enum result_kind *kind, size_t *stem_len);
+
+/* The view NAME names (VK_NONE if none); *stem_len is the stem's length
+ * for VK_RESULT and VK_RESULTS. */
+enum view_kind name_view(const char *name, size_t *stem_len);
 
 /* ".out", ".err", ".error", ".status" */
 const char *result_suffix(enum result_kind kind);

@@ -27,6 +27,7 @@ void config_defaults(struct config *c)
 	c->max_open_files = 256;
 	c->tmp_size = 64u << 20;
 	c->max_script_size = 1u << 20;
+	c->history = 20;
 	/* Twice the CPUs: a sandboxed run spends part of its life waiting
 	 * (namespaces, exec, the kernel's teardown), and with one run per CPU
 	 * a burst of saves left a third of the CPU idle. */
@@ -214,6 +215,10 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		if (parse_uint(v, 1, 1024, &c->jobs) < 0)
 			BAD("bad jobs '%s': give a number of parallel runs from 1 to 1024", v);
 		c->jobs_set = true;
+	} else if (strcmp(key, "history") == 0) {
+		NEED_VALUE();
+		if (parse_uint(v, 0, 10000, &c->history) < 0)
+			BAD("bad history '%s': give how many runs to keep per script, from 0 (none) to 10000", v);
 	} else if (strcmp(key, "warm") == 0) {
 		NEED_VALUE();
 		if (parse_uint(v, 0, 64, &c->warm) < 0)
@@ -359,6 +364,7 @@ const char *config_help(void)
 "    -o tmp_size=BYTES      size of the run's private /tmp and work dir (default 64M)\n"
 "    -o max_script_size=BYTES  larger scripts are not run (default 1M)\n"
 "    -o jobs=N              runs at once (default: twice the CPUs; 16 for agentbay)\n"
+"    -o history=N           runs kept per script under .runs/, 0 for none (default 20)\n"
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"

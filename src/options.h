@@ -32,6 +32,7 @@ struct config {
 	uint64_t tmp_size;         /* bytes of the run's private tmpfs */
 	uint64_t max_script_size;  /* scripts larger than this are not run */
 	unsigned jobs;             /* runs at once */
+	unsigned history;          /* runs kept per script under ".runs/"; 0: none */
 	bool jobs_set;             /* -o jobs= was given */
 	unsigned warm;             /* local: spare sandboxes per language in use */
 	unsigned warm_idle_s;      /* local: spares go after this long without a run */

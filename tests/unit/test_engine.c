@@ -1622,6 +1622,201 @@ static void test_shutdown_idle(void **state)
 	assert_int_equal(f->fb.runs[0].n_cancel, 0);
 }
 
+
+/* ---- rich results, history and the overview ------------------------------ */
+
+static struct mime_entry *bundle(const char *m1, const char *d1, const char *m2, const char *d2)
+{
+	struct mime_entry *e = calloc(2, sizeof(*e));
+
+	assert_non_null(e);
+	e[0].mime = strdup(m1);
+	e[0].data = strdup(d1);
+	e[1].mime = strdup(m2);
+	e[1].data = strdup(d2);
+	return e;
+}
+
+/* Ends run I as succeeded with a figure (PNG) and a main result (2, with HTML). */
+static void end_with_results(struct fx *f, size_t i)
+{
+	struct fake_run *r = &f->fb.runs[i];
+	struct exec_result res;
+
+	exec_result_init(&res);
+	res.state = RS_SUCCEEDED;
+	res.exit_code = 0;
+	/* "\x89PNG" in base64 */
+	assert_int_equal(exec_result_add(&res, bundle("text/plain", "<Figure>", "image/png", "iVBORw=="), 2, false), 0);
+	assert_int_equal(exec_result_add(&res, bundle("text/plain", "2", "text/html", "<b>2</b>"), 2, true), 0);
+	r->ended = true;
+	r->sink->end(r->ctx, &res);
+	exec_result_free(&res);
+	free(r->handle);
+	r->handle = NULL;
+}
+
+/* The main result is "<stem>.result", the rest "<stem>.results/N.ext";
+ * both go when the next run begins. */
+static void test_rich_results_stored(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 0;
+	char *png;
+
+	start_engine(f);
+	commit(f, "x.py", "1+1\n");
+	end_with_results(f, 0);
+	assert_meta_equal(f, "x.result", "2\n");
+	assert_meta_equal(f, "x.results/2.html", "<b>2</b>");
+	png = read_meta_in(f->store_fd, "x.results/1.png", &len);
+	assert_non_null(png);
+	assert_int_equal(len, 4);
+	assert_memory_equal(png, "\x89PNG", 4);
+	free(png);
+	assert_false(meta_exists(f, "x.results/1.txt"));
+	assert_false(meta_exists(f, ".x.result.tmp"));
+
+	save_begin(f, "x.py");
+	assert_false(meta_exists(f, "x.result"));
+	assert_false(meta_exists(f, "x.results/2.html"));
+	commit(f, "x.py", "pass\n");
+	end_ok(f, 1);
+	assert_false(meta_exists(f, "x.result"));
+	assert_int_equal(faccessat(f->store_fd, NAMES_META_DIR "/x.results", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+}
+
+/* The inode of PATH in the meta folder, 0 when missing. */
+static ino_t meta_ino_or_0(struct fx *f, const char *path)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", NAMES_META_DIR, path);
+	if (fstatat(f->store_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return st.st_ino;
+}
+
+/* Each finished run is kept under .runs/<stem>/<n>/, the last N of them;
+ * the oldest folder is taken over by the newest run. */
+static void test_history_rotation(void **state)
+{
+	struct fx *f = *state;
+	char code[64], out[64], path[64];
+	struct run_record rr;
+	ino_t second;
+
+	f->cfg.history = 3;
+	start_engine(f);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(code, sizeof(code), "print(%d)\n", i);
+		snprintf(out, sizeof(out), "%d\n", i);
+		commit(f, "x.py", code);
+		deliver_out(f, (size_t)i - 1, 1, out);
+		if (i == 4)
+			deliver_end(f, 3, RS_FAILED, 1, 0, "ValueError", "four", "Traceback\n");
+		else
+			end_ok(f, (size_t)i - 1);
+		if (i == 2)
+			second = meta_ino_or_0(f, ".runs/x/2");
+		if (i == 5)
+			assert_int_equal(meta_ino_or_0(f, ".runs/x/5"), second);
+	}
+	assert_false(meta_exists(f, ".runs/x/1/out"));
+	assert_false(meta_exists(f, ".runs/x/2/out"));
+	for (int i = 3; i <= 5; i++) {
+		snprintf(path, sizeof(path), ".runs/x/%d/out", i);
+		snprintf(out, sizeof(out), "%d\n", i);
+		assert_meta_equal(f, path, out);
+		snprintf(path, sizeof(path), ".runs/x/%d/x.py", i);
+		snprintf(code, sizeof(code), "print(%d)\n", i);
+		assert_meta_equal(f, path, code);
+		snprintf(path, sizeof(path), ".runs/x/%d/status", i);
+		char *text = read_meta(f, path);
+		assert_non_null(text);
+		run_record_init(&rr);
+		assert_int_equal(status_parse(text, strlen(text), &rr), 0);
+		assert_int_equal(rr.run, i);
+		assert_int_equal(rr.state, i == 4 ? RS_FAILED : RS_SUCCEEDED);
+		run_record_free(&rr);
+		free(text);
+	}
+	assert_meta_equal(f, ".runs/x/4/error", "ValueError: four\nTraceback\n");
+	assert_meta_equal(f, ".runs/x/5/error", "");
+	assert_meta_equal(f, ".runs/x/5/err", "");
+
+	/* A script gone takes its history with it. */
+	engine_lock(f->e);
+	engine_script_removed(f->ws, "x.py");
+	engine_unlock(f->e);
+	assert_int_equal(meta_ino_or_0(f, ".runs"), 0);
+}
+
+/* Without a status (removed by hand), numbering goes on after the history. */
+static void test_history_numbering_goes_on(void **state)
+{
+	struct fx *f = *state;
+	struct record *rec;
+
+	f->cfg.history = 5;
+	start_engine(f);
+	commit(f, "x.py", "1\n");
+	end_ok(f, 0);
+	commit(f, "x.py", "2\n");
+	end_ok(f, 1);
+	engine_free(f->e);
+	f->e = NULL;
+	assert_int_equal(unlinkat(f->store_fd, NAMES_META_DIR "/x.status", 0), 0);
+	start_engine(f);
+	commit(f, "x.py", "3\n");
+	rec = record_of(f, "x");
+	assert_int_equal(rec->rr.run, 3);
+	end_ok(f, 2);
+	assert_meta_equal(f, ".runs/x/3/x.py", "3\n");
+	assert_meta_equal(f, ".runs/x/1/x.py", "1\n");
+}
+
+/* history=0 keeps nothing. */
+static void test_history_off(void **state)
+{
+	struct fx *f = *state;
+
+	start_engine(f);
+	commit(f, "x.py", "1\n");
+	end_ok(f, 0);
+	assert_int_equal(meta_ino_or_0(f, ".runs"), 0);
+}
+
+/* The overview lists running, queued and finished runs. */
+static void test_overview(void **state)
+{
+	struct fx *f = *state;
+	char *text;
+
+	start_engine(f);
+	commit(f, "done.py", "1\n");
+	deliver_end(f, 0, RS_FAILED, 1, 0, "KeyError", "k", NULL);
+	commit(f, "busy.py", "2\n");
+	commit(f, "later.js", "3\n");
+	engine_lock(f->e);
+	text = engine_overview(f->e);
+	engine_unlock(f->e);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "1 running, 1 waiting (at most 1 at once, fake backend)\n"));
+	assert_non_null(strstr(text, "STATE"));
+	const char *run = strstr(text, "running  "), *queued = strstr(text, "queued "),
+		   *failed = strstr(text, "failed ");
+	assert_non_null(run);
+	assert_non_null(queued);
+	assert_non_null(failed);
+	assert_true(run < queued && queued < failed);
+	assert_non_null(strstr(run, "/busy.py\n"));
+	assert_non_null(strstr(queued, "/later.js\n"));
+	assert_non_null(strstr(failed, "/done.py  (ended 0s ago, KeyError)\n"));
+	free(text);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1659,6 +1854,11 @@ int main(void)
 		T(test_sub_workspace),
 		T(test_shutdown),
 		T(test_shutdown_idle),
+		T(test_rich_results_stored),
+		T(test_history_rotation),
+		T(test_history_numbering_goes_on),
+		T(test_history_off),
+		T(test_overview),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -306,6 +306,25 @@ static void test_script_name_too_long_for_results(void **state)
 	assert_false(name_script_too_long(".hidden-but-very-long.py"));
 }
 
+static void test_views(void **state)
+{
+	size_t stem_len = 0;
+
+	(void)state;
+	assert_int_equal(name_view("a.result", &stem_len), VK_RESULT);
+	assert_int_equal(stem_len, 1);
+	assert_int_equal(name_view("a.b.results", &stem_len), VK_RESULTS);
+	assert_int_equal(stem_len, 3);
+	assert_int_equal(name_view(".runs", NULL), VK_RUNS);
+	assert_int_equal(name_view(".result", NULL), VK_NONE);
+	assert_int_equal(name_view(".x.result", NULL), VK_NONE);
+	assert_int_equal(name_view("a.resultz", NULL), VK_NONE);
+	assert_int_equal(name_view("runs", NULL), VK_NONE);
+	assert_int_equal(name_view("a.out", NULL), VK_NONE);
+	assert_false(name_is_result("a.result", NULL, NULL));
+	assert_false(name_is_result("a.results", NULL, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_result_name_build),
 		cmocka_unit_test(test_script_to_results),
 		cmocka_unit_test(test_reserved),
+		cmocka_unit_test(test_views),
 		cmocka_unit_test(test_lang_names),
 	};
 	return cmocka_run_group_tests_name("names", tests, NULL, NULL);

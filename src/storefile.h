@@ -1,0 +1,24 @@
+/* storefile: small whole-file and whole-tree operations at a directory fd.
+ *
+ * Owns nothing but the loops every caller would otherwise write again:
+ * writing a buffer into a file, copying one file into another, removing a
+ * tree. Never follows a symlink. Each returns 0 or -errno.
+ */
+#ifndef AGENTBAYFS_STOREFILE_H
+#define AGENTBAYFS_STOREFILE_H
+
+#include <stddef.h>
+
+/* DATA (LEN bytes) as the whole content of NAME in DIR, created 0644 if
+ * missing, else truncated and overwritten in place. */
+int storefile_write(int dir, const char *name, const char *data, size_t len);
+
+/* The content of SRC_NAME in SRC_DIR as the whole content of DST_NAME in
+ * DST_DIR (created or overwritten in place). */
+int storefile_copy(int src_dir, const char *src_name, int dst_dir, const char *dst_name);
+
+/* Removes NAME in DIR, and everything under it when it is a directory.
+ * A missing NAME is not an error. */
+int storefile_remove_tree(int dir, const char *name);
+
+#endif
