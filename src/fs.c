@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "names.h"
+#include "storefile.h"
 #include "trigger.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -31,7 +32,14 @@
  * Result files change behind its back: never cached. */
 #define REAL_TIMEOUT 1.0
 
-enum ntype { N_REAL, N_RESULT };
+/* The root's window on the daemon, "/.agentbayfs/", and the file in it. */
+#define OVERVIEW_FILE "status"
+
+/* N_REAL: a file or directory of the store (a view when it lies in a meta
+ * folder: read-only, shown as "<stem>.result", "<stem>.results/" or
+ * ".runs/"). N_RESULT: a result file of a record. N_OVERVIEW: the root's
+ * ".agentbayfs/" and its "status". */
+enum ntype { N_REAL, N_RESULT, N_OVERVIEW };
 
 struct node {
 	enum ntype type;
@@ -47,6 +55,7 @@ struct node {
 	struct trigger trig;
 	struct workspace *ws;    /* directories that hold scripts */
 	bool dead;
+	bool view;               /* in a meta folder: read-only, no name kept */
 	/* N_RESULT */
 	struct record *rec;
 	enum result_kind kind;
@@ -201,11 +210,24 @@ static void set_name(struct node *n, struct node *parent, const char *name)
 	n->parent = name ? parent : NULL;
 }
 
-/* Finds or makes the node for the file at NAME in PARENT. Lock held. */
-static int real_node(struct afs *fs, struct node *parent, const char *name, struct node **out,
-		     struct stat *st)
+/* Plain stored files and directories: what the user may change. */
+static bool plain(const struct node *n)
 {
-	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return n->type == N_REAL && !n->view;
+}
+
+/* What a view looks like: read-only. */
+static void view_stat(struct stat *st)
+{
+	st->st_mode &= ~(mode_t)0222;
+}
+
+/* Finds or makes the node for the file at NAME in DIR, which is PARENT's
+ * (a view's when VIEW: it keeps no name). Lock held. */
+static int store_node(struct afs *fs, int dir, struct node *parent, const char *name, bool view,
+		      struct node **out, struct stat *st)
+{
+	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct node *n;
 
 	if (fd < 0)
@@ -229,15 +251,26 @@ static int real_node(struct afs *fs, struct node *parent, const char *name, stru
 		n->dev = st->st_dev;
 		n->ino = st->st_ino;
 		n->fmt = st->st_mode & S_IFMT;
+		n->view = view;
 		if (table_add(&fs->nodes, n) < 0) {
 			close(fd);
 			free(n);
 			return -ENOMEM;
 		}
 	}
-	set_name(n, parent, name);
+	if (view)
+		view_stat(st);
+	else
+		set_name(n, parent, name);
 	*out = n;
 	return 0;
+}
+
+/* Finds or makes the node for the file at NAME in PARENT. Lock held. */
+static int real_node(struct afs *fs, struct node *parent, const char *name, struct node **out,
+		     struct stat *st)
+{
+	return store_node(fs, parent->fd, parent, name, parent->view, out, st);
 }
 
 static char *node_path(struct afs *fs, struct node *n)
@@ -379,6 +412,58 @@ static int lookup_result(struct afs *fs, struct node *parent, const char *name, 
 	return *out ? 1 : -ENOMEM;
 }
 
+/* The meta folder of directory PARENT when NAME is a view that it holds
+ * ("<stem>.result", "<stem>.results", ".runs"), else -1. Lock held. */
+static int view_dir(struct afs *fs, struct node *parent, const char *name)
+{
+	enum view_kind kind = name_view(name, NULL);
+	struct workspace *ws;
+	struct stat st;
+	int meta;
+
+	if (kind == VK_NONE || !plain(parent) || !(ws = dir_ws(fs, parent)) || (meta = engine_meta_fd(ws)) < 0)
+		return -1;
+	if (fstatat(meta, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (kind == VK_RESULT ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)))
+		return -1;
+	return meta;
+}
+
+/* Looks NAME up as a view of PARENT. 1 and *out when it is one. Lock held. */
+static int lookup_view(struct afs *fs, struct node *parent, const char *name, struct node **out,
+		       struct stat *st)
+{
+	int meta = view_dir(fs, parent, name), rc;
+
+	if (meta < 0)
+		return 0;
+	rc = store_node(fs, meta, parent, name, true, out, st);
+	return rc == -ENOENT ? 0 : rc < 0 ? rc : 1;
+}
+
+/* ---- the overview -------------------------------------------------------- */
+
+static void overview_stat(struct afs *fs, struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = (ino_t)((uintptr_t)n | (1ull << 63));
+	st->st_mode = n->fmt == S_IFDIR ? S_IFDIR | 0555 : S_IFREG | 0444;
+	st->st_nlink = n->fmt == S_IFDIR ? 2 : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	/* Made at each open, like a file of /proc: no size ahead. */
+	st->st_mtim = st->st_ctim = st->st_atim = (struct timespec){ .tv_sec = engine_now_ms() / 1000 };
+}
+
+/* Serves a read from the text H took at open. */
+static void reply_snap(fuse_req_t req, const struct handle *h, size_t size, off_t off)
+{
+	if ((size_t)off >= h->snap_len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, h->snap + off, size < h->snap_len - (size_t)off ? size : h->snap_len - (size_t)off);
+}
+
 /* Serves a read of a result file, or returns false when it has to wait.
  * Once the mount is detached nothing waits: a caught-up .out or .err reader
  * gets end-of-file, a .error reader of a run that will never end here gets
@@ -422,10 +507,7 @@ static bool try_serve(struct afs *fs, fuse_req_t req, struct handle *h, size_t s
 			return true;
 		}
 	}
-	if ((size_t)off >= h->snap_len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, h->snap + off, size < h->snap_len - (size_t)off ? size : h->snap_len - (size_t)off);
+	reply_snap(req, h, size, off);
 	return true;
 }
 
@@ -574,14 +656,37 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	struct stat st;
 	int rc;
 
+	if (parent == fs->overview && strcmp(name, OVERVIEW_FILE) == 0) {
+		overview_stat(fs, fs->overview_file, &st);
+		return reply_entry(fs, req, fs->overview_file, &st, 0);
+	}
 	if (parent->type != N_REAL || parent->fmt != S_IFDIR)
-		return (void)fuse_reply_err(req, ENOTDIR);
+		return (void)fuse_reply_err(req, parent->type == N_OVERVIEW ? ENOENT : ENOTDIR);
+	if (parent == fs->root && strcmp(name, NAMES_META_DIR) == 0) {
+		overview_stat(fs, fs->overview, &st);
+		return reply_entry(fs, req, fs->overview, &st, 0);
+	}
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
 	engine_lock(fs->eng);
-	rc = lookup_result(fs, parent, name, &n);
+	rc = parent->view ? 0 : lookup_result(fs, parent, name, &n);
+	if (rc == 0 && !parent->view) {
+		/* Views are rewritten in place (a history folder taken over
+		 * by a newer run): never cached. */
+		rc = lookup_view(fs, parent, name, &n, &st);
+		if (rc > 0) {
+			reply_entry(fs, req, n, &st, 0);
+			rc = 0;
+			n = NULL;
+			goto out;
+		}
+	}
 	if (rc > 0) {
 		rc = result_stat(fs, n, &st);
+		if (rc == 0)
+			reply_entry(fs, req, n, &st, 0);
+	} else if (rc == 0 && parent->view) {
+		rc = real_node(fs, parent, name, &n, &st);
 		if (rc == 0)
 			reply_entry(fs, req, n, &st, 0);
 	} else if (rc == 0) {
@@ -589,6 +694,7 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 		if (rc == 0)
 			reply_entry(fs, req, n, &st, REAL_TIMEOUT);
 	}
+out:
 	engine_unlock(fs->eng);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -606,7 +712,7 @@ static void forget_one(struct afs *fs, fuse_ino_t ino, uint64_t nlookup)
 	table_del(&fs->nodes, n);
 	close(n->fd);
 	n->fd = -1;
-	if (n->fmt == S_IFDIR) {
+	if (n->fmt == S_IFDIR && !n->view) {
 		/* Children may still point here, and the workspace lives on. */
 		n->dead = true;
 		n->hnext = fs->graveyard;
@@ -654,9 +760,15 @@ static void afs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			return (void)fuse_reply_err(req, -rc);
 		return (void)fuse_reply_attr(req, &st, 0);
 	}
+	if (n->type == N_OVERVIEW) {
+		overview_stat(fs, n, &st);
+		return (void)fuse_reply_attr(req, &st, 0);
+	}
 	if (fstatat(n->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return (void)fuse_reply_err(req, errno);
-	fuse_reply_attr(req, &st, REAL_TIMEOUT);
+	if (n->view)
+		view_stat(&st);
+	fuse_reply_attr(req, &st, n->view ? 0 : REAL_TIMEOUT);
 }
 
 static void content_changed(struct afs *fs, struct node *n)
@@ -674,7 +786,7 @@ static void afs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	char path[64];
 	int rc = 0;
 
-	if (n->type == N_RESULT)
+	if (!plain(n))
 		return (void)fuse_reply_err(req, EACCES);
 	proc_path(path, sizeof(path), n->fd);
 	if (to_set & FUSE_SET_ATTR_MODE) {
@@ -717,8 +829,9 @@ err:
 	fuse_reply_err(req, errno);
 }
 
-/* A name in PARENT that the user may not take: the meta folder, or a
- * result file that exists. 0 when free to use, else the errno. */
+/* Whether a new NAME may be made in PARENT: 0 when it may; EEXIST when a
+ * result or a view holds the name; else the errno (the meta folder's name,
+ * a read-only directory). */
 static int name_taken(struct afs *fs, struct node *parent, const char *name)
 {
 	struct node *r = NULL;
@@ -726,10 +839,14 @@ static int name_taken(struct afs *fs, struct node *parent, const char *name)
 
 	if (name_is_reserved(name))
 		return EPERM;
+	if (!plain(parent))
+		return EACCES;
 	engine_lock(fs->eng);
 	rc = lookup_result(fs, parent, name, &r);
+	if (rc == 0 && view_dir(fs, parent, name) >= 0)
+		rc = 1;
 	engine_unlock(fs->eng);
-	return rc > 0 ? EACCES : rc < 0 ? -rc : 0;
+	return rc > 0 ? EEXIST : rc < 0 ? -rc : 0;
 }
 
 static void reply_new(struct afs *fs, fuse_req_t req, struct node *parent, const char *name)
@@ -754,7 +871,7 @@ static void afs_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	int taken = name_taken(fs, parent, name);
 
 	if (taken)
-		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+		return (void)fuse_reply_err(req, taken);
 	if (mkdirat(parent->fd, name, mode) < 0)
 		return (void)fuse_reply_err(req, errno);
 	reply_new(fs, req, parent, name);
@@ -767,7 +884,7 @@ static void afs_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	int taken = name_taken(fs, parent, name);
 
 	if (taken)
-		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+		return (void)fuse_reply_err(req, taken);
 	if (mknodat(parent->fd, name, mode, rdev) < 0)
 		return (void)fuse_reply_err(req, errno);
 	reply_new(fs, req, parent, name);
@@ -780,7 +897,7 @@ static void afs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent_ino,
 	int taken = name_taken(fs, parent, name);
 
 	if (taken)
-		return (void)fuse_reply_err(req, taken == EACCES ? EEXIST : taken);
+		return (void)fuse_reply_err(req, taken);
 	if (symlinkat(link, parent->fd, name) < 0)
 		return (void)fuse_reply_err(req, errno);
 	reply_new(fs, req, parent, name);
@@ -831,12 +948,26 @@ static void afs_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
+	if (parent->type == N_OVERVIEW)
+		return (void)fuse_reply_err(req, EACCES);
 	engine_lock(fs->eng);
+	/* Views are read-only, but they may go. */
+	if (parent->view) {
+		rc = unlinkat(parent->fd, name, 0) < 0 ? errno : 0;
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc);
+	}
 	rc = lookup_result(fs, parent, name, &r);
 	if (rc > 0) {
 		rc = engine_result_unlink(r->rec, r->kind);
 		engine_unlock(fs->eng);
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : 0);
+	}
+	int meta = view_dir(fs, parent, name);
+	if (meta >= 0) {
+		rc = unlinkat(meta, name, 0) < 0 ? errno : 0;
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc);
 	}
 	n = known_node(fs, parent, name);
 	if (unlinkat(parent->fd, name, 0) < 0) {
@@ -888,7 +1019,7 @@ static void drop_empty_meta(int parentfd, const char *name)
 		rewinddir(m);
 		while ((de = readdir(m)) != NULL)
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dirfd(m), de->d_name, 0);
+				storefile_remove_tree(dirfd(m), de->d_name);
 		unlinkat(dirfd(d), NAMES_META_DIR, AT_REMOVEDIR);
 	}
 	if (m)
@@ -903,7 +1034,15 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
+	if (parent->type == N_OVERVIEW)
+		return (void)fuse_reply_err(req, EACCES);
 	engine_lock(fs->eng);
+	int meta = parent->view ? parent->fd : view_dir(fs, parent, name);
+	if (meta >= 0) {
+		int rc = unlinkat(meta, name, AT_REMOVEDIR) < 0 ? errno : 0;
+		engine_unlock(fs->eng);
+		return (void)fuse_reply_err(req, rc);
+	}
 	struct node *dir = known_node(fs, parent, name);
 	engine_unlock(fs->eng);
 	if (unlinkat(parent->fd, name, AT_REMOVEDIR) < 0) {
@@ -933,7 +1072,7 @@ static void afs_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
  * by name in *LANG). */
 static bool script_node(const struct node *n, enum lang *lang)
 {
-	return n->type == N_REAL && n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, lang);
+	return plain(n) && n->fmt == S_IFREG && n->name && n->parent && name_is_script(n->name, lang);
 }
 
 /* A script's own settings, stored as extended attributes of its file in the
@@ -1017,8 +1156,11 @@ static void afs_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 
 	if (name_is_reserved(name) || name_is_reserved(newname))
 		return (void)fuse_reply_err(req, EPERM);
+	if (!plain(parent) || !plain(newparent))
+		return (void)fuse_reply_err(req, EACCES);
 	engine_lock(fs->eng);
-	if (lookup_result(fs, parent, name, &r) > 0 || lookup_result(fs, newparent, newname, &r) > 0) {
+	if (lookup_result(fs, parent, name, &r) > 0 || lookup_result(fs, newparent, newname, &r) > 0 ||
+	    view_dir(fs, parent, name) >= 0 || view_dir(fs, newparent, newname) >= 0) {
 		engine_unlock(fs->eng);
 		return (void)fuse_reply_err(req, EACCES);
 	}
@@ -1135,6 +1277,31 @@ static void open_result(struct afs *fs, fuse_req_t req, struct node *n, struct f
 		handle_free(fs, h);
 }
 
+static void open_overview(struct afs *fs, fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct handle *h;
+
+	if (n->fmt == S_IFDIR)
+		return (void)fuse_reply_err(req, EISDIR);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return (void)fuse_reply_err(req, EACCES);
+	h = handle_new(fs, n, -1, fi->flags);
+	if (!h)
+		return (void)fuse_reply_err(req, ENOMEM);
+	engine_lock(fs->eng);
+	h->snap = engine_overview(fs->eng);
+	engine_unlock(fs->eng);
+	if (!h->snap) {
+		handle_free(fs, h);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	h->snap_len = strlen(h->snap);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_free(fs, h);
+}
+
 static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct afs *fs = FS(req);
@@ -1145,6 +1312,10 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n->type == N_RESULT)
 		return open_result(fs, req, n, fi);
+	if (n->type == N_OVERVIEW)
+		return open_overview(fs, req, n, fi);
+	if (n->view && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
+		return (void)fuse_reply_err(req, EACCES);
 	proc_path(path, sizeof(path), n->fd);
 	fd = open(path, (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd < 0)
@@ -1161,8 +1332,9 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/* The store changes only through the mount (nodes are the store's
-	 * inodes, held open): the page cache stays good across opens. */
-	fi->keep_cache = 1;
+	 * inodes, held open): the page cache stays good across opens. Views
+	 * change behind the kernel's back. */
+	fi->keep_cache = !n->view;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The opener went away: no release will come. */
 		if (h->writable) {
@@ -1184,7 +1356,7 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 	int fd, rc, taken = name_taken(fs, parent, name);
 
 	if (taken)
-		return (void)fuse_reply_err(req, (taken == EACCES && (fi->flags & O_EXCL)) ? EEXIST : taken);
+		return (void)fuse_reply_err(req, (taken == EEXIST && !(fi->flags & O_EXCL)) ? EACCES : taken);
 	fd = openat(parent->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 	if (fd < 0)
 		return (void)fuse_reply_err(req, errno);
@@ -1227,6 +1399,8 @@ static void afs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	bool wait_ok;
 
 	(void)ino;
+	if (h->node->type == N_OVERVIEW)
+		return reply_snap(req, h, size, off);
 	if (h->node->type == N_REAL) {
 		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -1532,7 +1706,7 @@ static void afs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	struct node *n = N(fs, ino);
 	char path[64], v[32];
 
-	if (n->type == N_RESULT)
+	if (!plain(n))
 		return (void)fuse_reply_err(req, EACCES);
 	if (!xattr_target(n) || strncmp(name, "user.", 5) != 0)
 		return (void)fuse_reply_err(req, EOPNOTSUPP);
@@ -1558,7 +1732,7 @@ static void afs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct node *n = N(fs, ino);
 	char path[64];
 
-	if (n->type == N_RESULT)
+	if (!plain(n))
 		return (void)fuse_reply_err(req, EACCES);
 	if (!xattr_target(n) || strncmp(name, "user.", 5) != 0 || strcmp(name, XA_RUN) == 0)
 		return (void)fuse_reply_err(req, ENODATA);
@@ -1662,9 +1836,14 @@ static int list_results(int dirfd, struct dir_handle *d, size_t *cap)
 		close(fd);
 		return -errno;
 	}
-	while (rc == 0 && (de = readdir(dir)) != NULL)
-		if (name_is_result(de->d_name, NULL, NULL) && de->d_type == DT_REG)
+	while (rc == 0 && (de = readdir(dir)) != NULL) {
+		enum view_kind v = name_view(de->d_name, NULL);
+		/* The history, like ZFS's ".zfs", is there by name only. */
+		if ((name_is_result(de->d_name, NULL, NULL) || v == VK_RESULT) && de->d_type == DT_REG)
 			rc = snap_add(d, cap, de->d_name, de->d_ino, DT_REG);
+		else if (v == VK_RESULTS && de->d_type == DT_DIR)
+			rc = snap_add(d, cap, de->d_name, de->d_ino, DT_DIR);
+	}
 	closedir(dir);
 	return rc;
 }
@@ -1681,15 +1860,23 @@ static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	if (!d)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (n->type != N_REAL || n->fmt != S_IFDIR) {
+	if (n->fmt != S_IFDIR) {
 		free(d);
 		return (void)fuse_reply_err(req, ENOTDIR);
 	}
 	rc = snap_add(d, &cap, ".", 1, DT_DIR);
 	if (rc == 0)
 		rc = snap_add(d, &cap, "..", 1, DT_DIR);
-	if (rc == 0)
+	if (n->type == N_OVERVIEW) {
+		if (rc == 0)
+			rc = snap_add(d, &cap, OVERVIEW_FILE, (ino_t)((uintptr_t)fs->overview_file | (1ull << 63)), DT_REG);
+		goto done;
+	}
+	if (rc == 0 && !n->view) {
+		engine_lock(fs->eng);
 		rc = list_results(n->fd, d, &cap);
+		engine_unlock(fs->eng);
+	}
 	n_results = d->n;
 	if (rc == 0)
 		qsort(d->e + 2, n_results - 2, sizeof(*d->e), cmp_snap);
@@ -1703,7 +1890,8 @@ static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	while (rc == 0 && dir && (de = readdir(dir)) != NULL) {
 		struct dirent_snap key = { .name = de->d_name };
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || name_is_reserved(de->d_name))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (!n->view && name_is_reserved(de->d_name)))
 			continue;
 		/* A result owns its name: a stored file of the same name is hidden. */
 		if (n_results > 2 && bsearch(&key, d->e + 2, n_results - 2, sizeof(*d->e), cmp_snap))
@@ -1712,6 +1900,7 @@ static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	if (dir)
 		closedir(dir);
+done:
 	if (rc < 0) {
 		dir_handle_free(d);
 		return (void)fuse_reply_err(req, -rc);
@@ -1788,8 +1977,10 @@ static void afs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct node *n = N(fs, ino);
 	char path[64];
 
-	if (n->type == N_RESULT)
+	if (n->type == N_RESULT || (n->type == N_OVERVIEW && n->fmt == S_IFREG))
 		return (void)fuse_reply_err(req, (mask & (W_OK | X_OK)) ? EACCES : 0);
+	if (n->type == N_OVERVIEW || (n->view && (mask & W_OK)))
+		return (void)fuse_reply_err(req, (mask & W_OK) ? EACCES : 0);
 	proc_path(path, sizeof(path), n->fd);
 	fuse_reply_err(req, access(path, mask) < 0 ? errno : 0);
 }
@@ -1852,6 +2043,14 @@ int afs_init_root(struct afs *fs, const char *store)
 	root->fmt = S_IFDIR;
 	root->nlookup = 2;
 	fs->root = root;
+	fs->overview = calloc(1, sizeof(struct node));
+	fs->overview_file = calloc(1, sizeof(struct node));
+	if (!fs->overview || !fs->overview_file)
+		return -ENOMEM;
+	fs->overview->type = fs->overview_file->type = N_OVERVIEW;
+	fs->overview->fd = fs->overview_file->fd = -1;
+	fs->overview->fmt = S_IFDIR;
+	fs->overview_file->fmt = S_IFREG;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	return 0;
@@ -1910,4 +2109,7 @@ void afs_free(struct afs *fs)
 	if (fs->root)
 		free_node(fs->root);
 	fs->root = NULL;
+	free(fs->overview);
+	free(fs->overview_file);
+	fs->overview = fs->overview_file = NULL;
 }

@@ -37,6 +37,8 @@ struct afs {
 	struct backend *backend;
 	struct fuse_session *se;
 	struct node *root;
+	struct node *overview;      /* "/.agentbayfs/" and its "status" */
+	struct node *overview_file;
 	struct node_table nodes;
 	struct waiter *waiters;     /* parked reads of result files */
 	struct handle *pollers;     /* result handles with a poll to wake (engine lock) */

@@ -182,6 +182,56 @@ def test_cp_and_cat_python(fake, mount, tmp_path):
     assert s["created"] == 1 and s["calls"].get("CallMcpTool") == 1, s
 
 
+RICH = """
+import base64
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+class Chart:
+    def _repr_png_(self):
+        return PNG
+    def _repr_html_(self):
+        return "<b>chart</b>"
+class Table:
+    def __repr__(self):
+        return "Table(2 rows)"
+    def _repr_markdown_(self):
+        return "| a |\\n|---|\\n| 1 |"
+display(Chart())
+print("shown")
+Table()
+"""
+
+
+def test_rich_results_as_files(fake, mount):
+    """run_code's results become files: the main result's text as
+    <stem>.result, every other representation under <stem>.results/ in
+    order (PNG decoded from base64); the next run without any removes
+    both."""
+    fs = ab_mount(mount, fake)
+    st = fs.save_and_wait("rich.py", RICH)
+    assert st["state"] == "succeeded", st
+    assert fs.read("rich.out") == "shown\n"
+    assert fs.read("rich.result") == "Table(2 rows)\n"
+    names = sorted(os.listdir(fs.path("rich.results")))
+    # The chart's two forms first (in the order the service sent them), then the table's.
+    assert names in (["1.png", "2.html", "3.md"], ["1.html", "2.png", "3.md"]), names
+    png = [n for n in names if n.endswith(".png")][0]
+    html = [n for n in names if n.endswith(".html")][0]
+    assert fs.read_bytes("rich.results/" + png).startswith(b"\x89PNG\r\n\x1a\n")
+    assert fs.read("rich.results/" + html) == "<b>chart</b>"
+    assert fs.read("rich.results/3.md").startswith("| a |\n|---|")
+    listing = fs.listdir()
+    assert "rich.result" in listing and "rich.results" in listing, listing
+    assert os.stat(fs.path("rich.result")).st_mode & 0o222 == 0
+    with pytest.raises(OSError):
+        open(fs.path("rich.result"), "w")
+    # Kept with the run in the history.
+    assert fs.read(".runs/rich/1/result") == "Table(2 rows)\n"
+    fs.save_and_wait("rich.py", "print('plain')\n")
+    assert not os.path.exists(fs.path("rich.result"))
+    assert not os.path.exists(fs.path("rich.results"))
+    assert "rich.results" not in fs.listdir()
+
+
 @pytest.mark.skipif(not HAVE_NODE, reason="node is not installed (the fake runs JS with it)")
 def test_cp_and_cat_js(fake, mount, tmp_path):
     """cp of a .js then cat: console.log in .out, main_result of the last expression, language javascript."""
