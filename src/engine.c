@@ -46,6 +46,8 @@ struct engine {
 	void *ud;
 	struct job *queue, **queue_tail;
 	unsigned running;          /* started, end not yet seen */
+	unsigned history_busy;     /* runs ended, their history being written */
+	pthread_mutex_t history_lock; /* one history write or removal at a time; after lock */
 	bool stopping;
 	struct workspace **ws;
 	size_t n_ws, cap_ws;
@@ -92,6 +94,7 @@ struct engine *engine_new(const struct engine_config *cfg, struct backend *backe
 	e->ud = ud;
 	e->queue_tail = &e->queue;
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->history_lock, NULL);
 	pthread_cond_init(&e->idle, NULL);
 	return e;
 }
@@ -938,8 +941,11 @@ void engine_script_removed(struct workspace *ws, const char *script)
 		unlinkat(dir, tmp, 0);
 	}
 	drop_rich(rec);
-	if (dir >= 0)
+	if (dir >= 0) {
+		pthread_mutex_lock(&ws->eng->history_lock);
 		history_remove(dir, rec->stem);
+		pthread_mutex_unlock(&ws->eng->history_lock);
+	}
 	run_record_free(&rec->rr);
 	run_record_init(&rec->rr);
 	snprintf(rec->rr.backend, sizeof(rec->rr.backend), "%s", ws->eng->backend_name);
@@ -1026,44 +1032,116 @@ static void sink_started(void *ctx)
 	engine_unlock(e);
 }
 
-/* Keeps the run of REC that job J ran, now final, in the history. */
-static void keep_history(struct record *rec, const struct job *j)
+/* A run to keep in the history: taken under the engine lock, written
+ * without it, so that neither the readers of the run's end nor other runs
+ * wait for the copy (it took about as long as the rest of a run's
+ * bookkeeping). The output files are held open as readers, so the engine
+ * never reuses them meanwhile. */
+struct history_job {
+	struct record *rec;
+	int meta;                  /* a dup of the meta folder's fd */
+	struct history_run h;
+	char *stem, *script, *code, *error, *status, *where;
+};
+
+static void history_job_free(struct history_job *hj)
+{
+	if (hj->h.out_fd >= 0)
+		engine_result_close(hj->rec, RK_OUT, hj->h.out_fd);
+	if (hj->h.err_fd >= 0)
+		engine_result_close(hj->rec, RK_ERR, hj->h.err_fd);
+	if (hj->h.result_fd >= 0)
+		close(hj->h.result_fd);
+	if (hj->meta >= 0)
+		close(hj->meta);
+	free(hj->stem);
+	free(hj->script);
+	free(hj->code);
+	free(hj->error);
+	free(hj->status);
+	free(hj->where);
+}
+
+/* Takes what the history needs of the run of REC that job J ran, now
+ * final (J's code and script name go to HJ). False when there is nothing
+ * to keep. Lock held. */
+static bool history_take(struct record *rec, struct job *j, struct history_job *hj)
 {
 	struct engine *e = rec->ws->eng;
-	char out[NAME_MAX + 1], err[NAME_MAX + 1], result[NAME_MAX + 1];
-	char *status;
-	int dir, rc;
+	char name[NAME_MAX + 1];
+	int dir;
 
+	memset(hj, 0, sizeof(*hj));
+	hj->meta = hj->h.out_fd = hj->h.err_fd = hj->h.result_fd = -1;
 	if (e->cfg.history == 0)
-		return;
+		return false;
+	hj->rec = rec;
 	dir = meta_dir(rec->ws, true);
-	status = status_render(&rec->rr);
-	file_name(out, sizeof(out), rec, RK_OUT);
-	file_name(err, sizeof(err), rec, RK_ERR);
-	view_name(result, sizeof(result), rec, ".result", false);
-	struct history_run h = {
-		.stem = rec->stem,
-		.n = rec->rr.run,
-		.script = j->script,
-		.code = j->code,
-		.code_len = j->code_len,
-		.out_name = out,
-		.err_name = err,
-		.error = rec->error_text,
-		.status = status,
-		.result_name = result,
-	};
-	rc = dir < 0 ? dir : !status ? -ENOMEM : history_keep(dir, &h, e->cfg.history);
+	hj->meta = dir < 0 ? -1 : fcntl(dir, F_DUPFD_CLOEXEC, 3);
+	hj->stem = strdup(rec->stem);
+	hj->script = j->script;
+	j->script = NULL;
+	hj->code = j->code;
+	j->code = NULL;
+	hj->error = strdup(rec->error_text ? rec->error_text : "");
+	hj->status = status_render(&rec->rr);
+	if (asprintf(&hj->where, "%s%s", rec->ws->path, strcmp(rec->ws->path, "/") ? "/" : "") < 0)
+		hj->where = NULL;
+	if (hj->meta < 0 || !hj->stem || !hj->script || !hj->error || !hj->status || !hj->where) {
+		log_error("cannot keep run %llu of %s in the history: %s", (unsigned long long)rec->rr.run,
+			  rec->rr.script, dir < 0 ? strerror(-dir) : strerror(errno ? errno : ENOMEM));
+		history_job_free(hj);
+		return false;
+	}
+	int fd = engine_result_open(rec, RK_OUT);
+	hj->h.out_fd = fd < 0 ? -1 : fd;
+	fd = engine_result_open(rec, RK_ERR);
+	hj->h.err_fd = fd < 0 ? -1 : fd;
+	view_name(name, sizeof(name), rec, ".result", false);
+	hj->h.result_fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	hj->h.stem = hj->stem;
+	hj->h.n = rec->rr.run;
+	hj->h.script = hj->script;
+	hj->h.code = hj->code;
+	hj->h.code_len = hj->code ? j->code_len : 0;
+	hj->h.error = hj->error;
+	hj->h.status = hj->status;
+	return true;
+}
+
+/* Writes HJ into the history and frees it. Lock not held. */
+static void history_put(struct engine *e, struct history_job *hj)
+{
+	int rc = 0;
+
+	/* The script may have been removed (and its history with it) since:
+	 * then the run is not kept. The history lock comes before the engine
+	 * lock is let go, so a removal from now on waits for this write. */
+	engine_lock(e);
+	bool gone = hj->rec->rr.run < hj->h.n;
+	pthread_mutex_lock(&e->history_lock);
+	engine_unlock(e);
+	if (!gone)
+		rc = history_keep(hj->meta, &hj->h, e->cfg.history);
+	pthread_mutex_unlock(&e->history_lock);
 	if (rc < 0)
-		log_error("cannot keep run %llu of %s%s%s in the history: %s", (unsigned long long)rec->rr.run,
-			  rec->ws->path, strcmp(rec->ws->path, "/") ? "/" : "", j->script, strerror(-rc));
-	free(status);
+		log_error("cannot keep run %llu of %s%s in the history: %s", (unsigned long long)hj->h.n, hj->where,
+			  hj->script, strerror(-rc));
+	history_job_free(hj);
+}
+
+void engine_history_wait(struct engine *e)
+{
+	while (e->history_busy > 0)
+		pthread_cond_wait(&e->idle, &e->lock);
 }
 
 static void sink_end(void *ctx, struct exec_result *res)
 {
 	struct job *j = ctx;
 	struct engine *e = j->eng;
+	struct history_job hj;
+	bool keep = false;
 
 	engine_lock(e);
 	struct record *rec = j->rec;
@@ -1083,14 +1161,22 @@ static void sink_end(void *ctx, struct exec_result *res)
 					      "agentbayfs was unmounted or stopped during this run", NULL);
 		}
 		finalize(rec, res);
-		/* After the readers waiting for the end have their answer. */
-		keep_history(rec, j);
+		keep = history_take(rec, j, &hj);
 	}
 	e->running--;
+	if (keep)
+		e->history_busy++;
 	job_free(j);
 	pthread_cond_broadcast(&e->idle);
 	schedule(e);
 	engine_unlock(e);
+	if (keep) {
+		history_put(e, &hj);
+		engine_lock(e);
+		e->history_busy--;
+		pthread_cond_broadcast(&e->idle);
+		engine_unlock(e);
+	}
 }
 
 static const struct run_sink engine_sink = {
@@ -1158,7 +1244,7 @@ void engine_shutdown(struct engine *e)
 				finalize_error(rec, RS_CANCELLED, "Cancelled",
 					       "agentbayfs was unmounted or stopped before this save finished");
 		}
-	while (e->running > 0)
+	while (e->running > 0 || e->history_busy > 0)
 		pthread_cond_wait(&e->idle, &e->lock);
 	engine_unlock(e);
 }
@@ -1188,6 +1274,7 @@ void engine_free(struct engine *e)
 	free(e->ws);
 	free(e->backend_name);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->history_lock);
 	pthread_cond_destroy(&e->idle);
 	free(e);
 }

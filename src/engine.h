@@ -85,6 +85,11 @@ void engine_free(struct engine *e);
  * while nothing was stored there. */
 int engine_meta_fd(struct workspace *ws);
 
+/* Waits until the runs that ended have their history written (a run's
+ * folder appears at its end, for whoever saw the end). Lock held; it is
+ * let go while waiting. */
+void engine_history_wait(struct engine *e);
+
 /* What runs and what ran lately, for "watch cat": queued, running and
  * the most recent finished runs of this mount, one per line, with their
  * elapsed time. A malloc'd text, NULL on ENOMEM. */

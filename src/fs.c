@@ -669,6 +669,8 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
 	engine_lock(fs->eng);
+	if (parent->view || name_view(name, NULL) == VK_RUNS)
+		engine_history_wait(fs->eng);
 	rc = parent->view ? 0 : lookup_result(fs, parent, name, &n);
 	if (rc == 0 && !parent->view) {
 		/* Views are rewritten in place (a history folder taken over
@@ -1880,6 +1882,11 @@ static void afs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	n_results = d->n;
 	if (rc == 0)
 		qsort(d->e + 2, n_results - 2, sizeof(*d->e), cmp_snap);
+	if (rc == 0 && n->view) {
+		engine_lock(fs->eng);
+		engine_history_wait(fs->eng);
+		engine_unlock(fs->eng);
+	}
 	fd = rc == 0 ? openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (rc == 0 && fd < 0)
 		rc = -errno;

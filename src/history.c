@@ -156,16 +156,14 @@ int history_keep(int meta, const struct history_run *r, unsigned keep)
 		if (strcmp(other, r->script) != 0)
 			unlinkat(rd, other, 0);
 	}
-	int c = storefile_copy(meta, r->out_name, rd, "out");
-	rc = keep_rc(rc, c == -ENOENT ? storefile_write(rd, "out", "", 0) : c);
-	c = storefile_copy(meta, r->err_name, rd, "err");
-	rc = keep_rc(rc, c == -ENOENT ? storefile_write(rd, "err", "", 0) : c);
+	rc = keep_rc(rc, r->out_fd >= 0 ? storefile_copy(r->out_fd, rd, "out") : storefile_write(rd, "out", "", 0));
+	rc = keep_rc(rc, r->err_fd >= 0 ? storefile_copy(r->err_fd, rd, "err") : storefile_write(rd, "err", "", 0));
 	rc = keep_rc(rc, storefile_write(rd, "error", r->error ? r->error : "", r->error ? strlen(r->error) : 0));
 	rc = keep_rc(rc, storefile_write(rd, "status", r->status ? r->status : "", r->status ? strlen(r->status) : 0));
-	c = r->result_name ? storefile_copy(meta, r->result_name, rd, "result") : -ENOENT;
-	if (c == -ENOENT)
+	if (r->result_fd >= 0)
+		rc = keep_rc(rc, storefile_copy(r->result_fd, rd, "result"));
+	else
 		unlinkat(rd, "result", 0);
-	rc = keep_rc(rc, c == -ENOENT ? 0 : c);
 	close(rd);
 	return rc;
 }

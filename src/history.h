@@ -20,11 +20,10 @@ struct history_run {
 	const char *script;      /* "a.py" */
 	const char *code;
 	size_t code_len;
-	const char *out_name;    /* the run's output files in the meta folder */
-	const char *err_name;
+	int out_fd, err_fd;      /* the run's output files, open for reading; -1: none */
 	const char *error;       /* the texts of the run's ".error" and ".status" */
 	const char *status;
-	const char *result_name; /* the main result's file in the meta folder (may be missing) */
+	int result_fd;           /* its main result, open for reading; -1: none */
 };
 
 /* Keeps run R in the history of META (the meta folder), dropping older

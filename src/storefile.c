@@ -45,20 +45,16 @@ int storefile_write(int dir, const char *name, const char *data, size_t len)
 	return close_keep(fd, write_all(fd, data, len));
 }
 
-int storefile_copy(int src_dir, const char *src_name, int dst_dir, const char *dst_name)
+int storefile_copy(int in, int dst_dir, const char *dst_name)
 {
-	int in = openat(src_dir, src_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out, rc = 0;
+	int out = open_dst(dst_dir, dst_name), rc = 0;
+	off_t pos = 0;
 	char buf[65536];
 
-	if (in < 0)
-		return -errno;
-	out = open_dst(dst_dir, dst_name);
-	if (out < 0) {
-		close(in);
+	if (out < 0)
 		return out;
-	}
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		ssize_t n = copy_file_range(in, &pos, out, NULL, 1 << 30, 0);
 		if (n > 0)
 			continue;
 		if (n == 0)
@@ -70,14 +66,14 @@ int storefile_copy(int src_dir, const char *src_name, int dst_dir, const char *d
 			break;
 		}
 		/* No in-kernel copy here: read and write. */
-		while (rc == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+		while (rc == 0 && (n = pread(in, buf, sizeof(buf), pos)) != 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
 			rc = n < 0 ? -errno : write_all(out, buf, (size_t)n);
+			pos += n > 0 ? n : 0;
 		}
 		break;
 	}
-	close(in);
 	return close_keep(out, rc);
 }
 

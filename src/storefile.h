@@ -13,9 +13,10 @@
  * missing, else truncated and overwritten in place. */
 int storefile_write(int dir, const char *name, const char *data, size_t len);
 
-/* The content of SRC_NAME in SRC_DIR as the whole content of DST_NAME in
- * DST_DIR (created or overwritten in place). */
-int storefile_copy(int src_dir, const char *src_name, int dst_dir, const char *dst_name);
+/* The content of the file open as IN (read from offset 0, IN's own offset
+ * untouched) as the whole content of DST_NAME in DST_DIR (created or
+ * overwritten in place). */
+int storefile_copy(int in, int dst_dir, const char *dst_name);
 
 /* Removes NAME in DIR, and everything under it when it is a directory.
  * A missing NAME is not an error. */
