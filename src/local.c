@@ -43,7 +43,19 @@ struct watch {
 	enum wkind kind;
 };
 
+/* The bootstrap's report (fd 3), one JSON line per event. The events but
+ * results are kept as they came, up to REPORT_MAX; a line of 256 bytes or
+ * more may not take the last REPORT_RESERVE of it, so a huge error event
+ * never leaves the exit event out. Results are parsed as they come, up to
+ * RESULTS_MAX of their lines in all; the rest are dropped (the run says it
+ * was truncated). Once REPORT_BUDGET has been read, only short lines are
+ * still looked at: a script writing to fd 3 without end costs no more
+ * than reading it. */
 #define REPORT_MAX (1u << 20)
+#define REPORT_RESERVE 4096u
+#define REPORT_SHORT 256u
+#define RESULTS_MAX (16u << 20)
+#define REPORT_BUDGET (REPORT_MAX + RESULTS_MAX)
 #define ERRHEAD_MAX 2048
 #define DRAIN_SECONDS 2
 
@@ -79,8 +91,15 @@ struct run_handle {
 	int spawn_errno;
 	int spawn_stage;             /* where the child failed: enum spawn_stage */
 	char *tmpdir;                /* without a sandbox: the private work dir */
-	char *rep;
+	char *rep;                   /* the report's events but results: whole lines */
 	size_t rep_len;
+	size_t rep_seen;             /* bytes of report lines looked at */
+	char *line;                  /* the report line being read */
+	size_t line_len, line_cap;
+	bool line_skip;              /* too long: dropped up to its newline */
+	bool rep_dropped;            /* a result, or a line, did not fit */
+	struct exec_result rich;     /* the rich results reported, in order */
+	size_t rich_bytes;           /* the length of their lines */
 	char errhead[ERRHEAD_MAX];
 	size_t errhead_len;
 };
@@ -156,6 +175,7 @@ static void handle_init(struct local_backend *lb, struct run_handle *r)
 	r->lb = lb;
 	r->pid = -1;
 	r->slot = -1;
+	exec_result_init(&r->rich);
 	for (int i = 0; i < W_COUNT; i++) {
 		r->fd[i] = -1;
 		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
@@ -543,6 +563,162 @@ static void remove_tree(int parentfd, const char *name)
 	}
 }
 
+/* A result event, {"event": "result", "main": BOOL, "data": {MIME: TEXT}},
+ * LEN bytes long, added to R's rich results. Data that is not a string
+ * (JSON) is kept as JSON text. */
+static void take_result(struct run_handle *r, const cJSON *o, size_t len)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data"), *c;
+	int cap = cJSON_IsObject(data) ? cJSON_GetArraySize(data) : 0;
+	struct mime_entry *e;
+	size_t n = 0;
+
+	if (cap <= 0)
+		return;
+	if (len > RESULTS_MAX - r->rich_bytes || !(e = calloc((size_t)cap, sizeof(*e)))) {
+		r->rep_dropped = true;
+		return;
+	}
+	cJSON_ArrayForEach(c, data) {
+		if (n == (size_t)cap || !c->string || !strchr(c->string, '/') || cJSON_IsNull(c))
+			continue;
+		e[n].mime = strdup(c->string);
+		e[n].data = cJSON_IsString(c) ? strdup(c->valuestring) : cJSON_PrintUnformatted(c);
+		if (!e[n].mime || !e[n].data) {
+			free(e[n].mime);
+			free(e[n].data);
+			e[n].mime = e[n].data = NULL;
+			r->rep_dropped = true;
+			continue;
+		}
+		n++;
+	}
+	if (n == 0) {
+		free(e);
+		return;
+	}
+	if (exec_result_add(&r->rich, e, n, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "main"))) < 0)
+		r->rep_dropped = true;
+	else
+		r->rich_bytes += len;
+}
+
+/* One whole line of R's report, without its newline: a result goes to the
+ * rich results, another event is kept in r->rep for parse_report(). */
+static void report_line(struct run_handle *r, const char *s, size_t len)
+{
+	bool is_short = len < REPORT_SHORT;
+
+	if (r->rep_seen > REPORT_BUDGET && !is_short)
+		return;
+	r->rep_seen += len + 1;
+	cJSON *o = cJSON_ParseWithLength(s, len);
+	const char *ev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "event"));
+	if (ev && strcmp(ev, "result") == 0) {
+		take_result(r, o, len);
+	} else if (ev) {
+		size_t room = REPORT_MAX - (is_short ? 0 : REPORT_RESERVE);
+		char *nr = r->rep_len + len + 1 <= room ? realloc(r->rep, r->rep_len + len + 1) : NULL;
+		if (nr) {
+			memcpy(nr + r->rep_len, s, len);
+			nr[r->rep_len + len] = '\n';
+			r->rep = nr;
+			r->rep_len += len + 1;
+		} else {
+			r->rep_dropped = true;
+		}
+	}
+	cJSON_Delete(o);
+}
+
+/* The longest report line R takes now. */
+static size_t report_line_max(const struct run_handle *r)
+{
+	size_t results = RESULTS_MAX - r->rich_bytes;
+
+	if (r->rep_seen > REPORT_BUDGET)
+		return REPORT_SHORT;
+	return results > REPORT_MAX ? results : REPORT_MAX;
+}
+
+/* N bytes of R's report as they came from the pipe: whole lines go to
+ * report_line(), a line cut by the read waits for the rest. */
+static void report_bytes(struct run_handle *r, const char *buf, size_t n)
+{
+	while (n > 0) {
+		const char *nl = memchr(buf, '\n', n);
+		size_t part = nl ? (size_t)(nl - buf) : n;
+
+		if (!r->line_skip && r->line_len == 0 && nl) {
+			report_line(r, buf, part);   /* the usual case: no copy */
+		} else if (!r->line_skip) {
+			if (r->line_len + part > report_line_max(r)) {
+				r->line_skip = true;
+				r->rep_dropped = true;
+				r->line_len = 0;
+			} else {
+				if (r->line_len + part > r->line_cap) {
+					size_t cap = r->line_cap ? r->line_cap : 4096;
+					while (cap < r->line_len + part)
+						cap *= 2;
+					char *nb = realloc(r->line, cap);
+					if (!nb) {
+						r->line_skip = true;
+						r->rep_dropped = true;
+						r->line_len = 0;
+					} else {
+						r->line = nb;
+						r->line_cap = cap;
+					}
+				}
+				if (!r->line_skip) {
+					memcpy(r->line + r->line_len, buf, part);
+					r->line_len += part;
+				}
+			}
+			if (nl && !r->line_skip)
+				report_line(r, r->line, r->line_len);
+		}
+		if (!nl)
+			return;
+		r->line_len = 0;
+		r->line_skip = false;
+		if (r->line_cap > REPORT_MAX) {   /* a big result's: not kept for the run's life */
+			free(r->line);
+			r->line = NULL;
+			r->line_cap = 0;
+		}
+		buf = nl + 1;
+		n -= part + 1;
+	}
+}
+
+/* The report pipe is closed: a last line without its newline counts. */
+static void report_end(struct run_handle *r)
+{
+	if (!r->line_skip && r->line_len > 0)
+		report_line(r, r->line, r->line_len);
+	r->line_len = 0;
+	r->line_skip = false;
+	free(r->line);
+	r->line = NULL;
+	r->line_cap = 0;
+}
+
+/* Moves R's rich results, in order, to RES. */
+static void move_results(struct run_handle *r, struct exec_result *res)
+{
+	for (size_t i = 0; i < r->rich.n_results; i++) {
+		struct rich_result *rr = &r->rich.results[i];
+		if (exec_result_add(res, rr->entries, rr->n, rr->is_main) < 0)
+			res->truncated = true;
+		rr->entries = NULL;
+		rr->n = 0;
+	}
+	if (r->rep_dropped)
+		res->truncated = true;
+}
+
 static void parse_report(struct run_handle *r, struct exec_result *res, bool *started, int *exit_event)
 {
 	char *line = r->rep, *end = r->rep ? r->rep + r->rep_len : NULL;
@@ -634,6 +810,7 @@ static void build_result(struct local_backend *lb, struct run_handle *r, struct 
 	char sig[32];
 
 	parse_report(r, res, &started, &exit_event);
+	move_results(r, res);
 	if (r->pid < 0 && r->spawn_errno == 0 && r->cancel) {
 		res->state = RS_CANCELLED;
 		return;
@@ -743,6 +920,8 @@ static void free_run(struct run_handle *r)
 {
 	free(r->feed);
 	free(r->rep);
+	free(r->line);
+	exec_result_free(&r->rich);
 	free(r->tmpdir);
 	free(r);
 }
@@ -894,6 +1073,8 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
+			if (k == W_REP)
+				report_end(r);
 			close_watch(lb, r, k);
 			return;
 		}
@@ -902,15 +1083,8 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			return;
 		}
 		if (k == W_REP) {
-			if (r->rep_len + (size_t)n <= REPORT_MAX) {
-				char *nr = realloc(r->rep, r->rep_len + (size_t)n);
-				if (nr) {
-					memcpy(nr + r->rep_len, buf, (size_t)n);
-					r->rep = nr;
-					r->rep_len += (size_t)n;
-				}
-			}
-			if (r->spare && memmem(r->rep, r->rep_len, "\"ready\"", 7))
+			report_bytes(r, buf, (size_t)n);
+			if (r->spare && r->rep && memmem(r->rep, r->rep_len, "\"ready\"", 7))
 				r->ready = true;
 			return;
 		}
@@ -1060,6 +1234,16 @@ static void adopt(struct local_backend *lb, struct run_handle *r, struct run_han
 	r->tmpdir = s->tmpdir;
 	r->rep = s->rep;
 	r->rep_len = s->rep_len;
+	r->rep_seen = s->rep_seen;
+	r->line = s->line;
+	r->line_len = s->line_len;
+	r->line_cap = s->line_cap;
+	r->line_skip = s->line_skip;
+	r->rep_dropped = s->rep_dropped;
+	r->rich = s->rich;
+	r->rich_bytes = s->rich_bytes;
+	exec_result_init(&s->rich);
+	s->line = NULL;
 	memcpy(r->errhead, s->errhead, s->errhead_len);
 	r->errhead_len = s->errhead_len;
 	s->tmpdir = NULL;
@@ -1094,6 +1278,11 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 	free(r->rep);
 	r->rep = NULL;
 	r->rep_len = r->errhead_len = r->status_len = r->feed_off = 0;
+	free(r->line);
+	r->line = NULL;
+	r->line_len = r->line_cap = r->rep_seen = r->rich_bytes = 0;
+	r->line_skip = r->rep_dropped = false;
+	exec_result_free(&r->rich);
 	r->pid = -1;
 	r->child_pid = 0;
 	pthread_mutex_lock(&lb->lock);

@@ -5,14 +5,25 @@
 # name in decimal and a newline, the name, and the script's bytes up to end
 # of file. The interpreter starts (and imports what this needs) before the
 # script exists: a warm sandbox is one waiting here, started with the
-# argument "warm", and it imports ahead what reporting an error needs. A cold
-# one imports that only if there is an error to report: it costs more than
-# the interpreter's own start.
+# argument "warm", and it imports ahead what reporting an error needs, and
+# _ast (what the first compile() sets up, 1 ms). A cold one imports that
+# only if there is an error to report: it costs more than the interpreter's
+# own start.
+#
+# Rich results, as a notebook shows them, go on fd 3 as well, one JSON line
+# each: {"event": "result", "main": true|false, "data": {MIME: text, ...}}
+# (binary forms such as image/png in base64, application/json as JSON text).
+# When the run ends (also by an exception or sys.exit), first every open
+# matplotlib figure, in figure-number order, as image/png and text/plain;
+# then the main result: the value of the script's last statement when that
+# is an expression and the value is not None, as repr() in text/plain plus
+# what its _repr_html_, _repr_markdown_, _repr_svg_, _repr_png_, _repr_jpeg_,
+# _repr_latex_ and _repr_json_ give.
 import sys, os
 import builtins
 
 if sys.argv[1:] == ["warm"]:
-    import json, traceback
+    import json, traceback, _ast
     # Ready: the daemon hands scripts only to spares that said so.
     try:
         os.write(3, b'{"event": "ready"}\n')
@@ -45,6 +56,183 @@ def _agentbayfs_receive():
     return os.fsdecode(name), source
 
 
+# compile()'s flag for a syntax tree (ast.PyCF_ONLY_AST): "import ast" costs
+# 3 ms, a sixth of the interpreter's start.
+_AGENTBAYFS_ONLY_AST = 0x400
+
+
+def _agentbayfs_compile(source, path):
+    """The script's code, and apart the code of its last statement when that
+    is an expression, whose value is the main result (else None). Errors are
+    compile()'s own: a source that does not split is compiled as it is,
+    which raises them as they always were."""
+    try:
+        split = _agentbayfs_split_text(source, path)
+    except Exception:
+        split = None
+    if split is None:
+        try:
+            split = _agentbayfs_split_tree(source, path)
+        except Exception:
+            split = False
+    return split or (compile(source, path, "exec"), None)
+
+
+def _agentbayfs_split_tree(source, path):
+    # The whole tree of the script: exact, but that takes as long again as
+    # compiling the source, so only when _agentbayfs_split_text() cannot tell.
+    import _ast
+    tree = compile(source, path, "exec", _AGENTBAYFS_ONLY_AST)
+    body = tree.body
+    last = body[-1] if body else None
+    if not isinstance(last, _ast.Expr):
+        return False
+    # A lone string is the module's docstring, not a value.
+    if len(body) == 1 and isinstance(last.value, _ast.Constant) and isinstance(last.value.value, str):
+        return False
+    body.pop()
+    return compile(tree, path, "exec"), compile(_ast.Expression(last.value), path, "eval")
+
+
+def _agentbayfs_split_text(source, path):
+    # The last statement starts on a line of its own at column 0: tries the
+    # last few such lines, parsing only from there on (with as many newlines
+    # before it as the script has, for its line numbers). If that is one
+    # expression and what comes before compiles on its own, it is the last
+    # statement: a cut inside a string, a bracket or a continued line would
+    # leave the part before unfinished. False: the last statement is not an
+    # expression; None: cannot tell (the tree decides).
+    import _ast
+    i = source.find(b"\n")
+    j = source.find(b"\n", i + 1) if i >= 0 else -1
+    lead = source[:j] if j >= 0 else source
+    if source.startswith(b"\xef\xbb\xbf") or b"coding" in lead:
+        return None   # maybe not UTF-8: the tree reads its declaration
+    text = source.decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    start, tries = len(text), 16
+    while start > 0 and tries > 0:
+        start = text.rfind("\n", 0, start - 1) + 1
+        if text[start:start + 1] in ("", " ", "\t", "\f", "\n", "#"):
+            continue
+        tries -= 1
+        lines = text.count("\n", 0, start)
+        try:
+            tail = compile("\n" * lines + text[start:], path, "exec", _AGENTBAYFS_ONLY_AST)
+        except SyntaxError:
+            continue
+        if len(tail.body) != 1:
+            return None
+        last = tail.body[0]
+        if not isinstance(last, _ast.Expr):
+            return False
+        if isinstance(last.value, _ast.Constant) and isinstance(last.value.value, str):
+            return None   # maybe the docstring
+        try:
+            head = compile(text[:start], path, "exec")
+        except SyntaxError:
+            return None
+        return head, compile(_ast.Expression(last.value), path, "eval")
+    return None
+
+
+def _agentbayfs_to_base64(data):
+    import binascii
+    if isinstance(data, str):
+        data = binascii.a2b_base64(data)
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("not bytes")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def _agentbayfs_to_json(data):
+    import json
+    if isinstance(data, str):
+        json.loads(data)
+        return data
+    return json.dumps(data, allow_nan=False)
+
+
+def _agentbayfs_text(data):
+    if not isinstance(data, str):
+        raise TypeError("not text")
+    return data
+
+
+# The IPython display methods: name, MIME type, what makes the text of it.
+_AGENTBAYFS_FORMS = (
+    ("_repr_html_", "text/html", _agentbayfs_text),
+    ("_repr_markdown_", "text/markdown", _agentbayfs_text),
+    ("_repr_svg_", "image/svg+xml", _agentbayfs_text),
+    ("_repr_png_", "image/png", _agentbayfs_to_base64),
+    ("_repr_jpeg_", "image/jpeg", _agentbayfs_to_base64),
+    ("_repr_latex_", "text/latex", _agentbayfs_text),
+    ("_repr_json_", "application/json", _agentbayfs_to_json),
+)
+
+
+def _agentbayfs_bundle(value):
+    """VALUE's forms as a MIME bundle, or None when even repr() fails. A
+    form whose method fails, or gives nothing usable, is left out."""
+    try:
+        text = repr(value)
+    except BaseException:
+        return None
+    data = {"text/plain": text}
+    if isinstance(value, type):
+        return data   # its _repr_*_ are methods of its instances
+    for name, mime, make in _AGENTBAYFS_FORMS:
+        try:
+            method = getattr(value, name, None)
+            if method is None or not callable(method):
+                continue
+            out = method()
+            if isinstance(out, tuple) and len(out) == 2:
+                out = out[0]   # (data, metadata)
+            if out is not None:
+                data[mime] = make(out)
+        except BaseException:
+            pass
+    return data
+
+
+def _agentbayfs_result_line(main, data):
+    """The report line of one result, as json.dumps() would write it, without
+    importing json, which costs more than the whole of a small run (5 ms,
+    with re); DATA maps MIME types to text."""
+    try:
+        from _json import encode_basestring_ascii as enc
+    except ImportError:
+        from json.encoder import py_encode_basestring_ascii as enc
+    return '{"event": "result", "main": %s, "data": {%s}}\n' % (
+        "true" if main else "false", ", ".join(enc(k) + ": " + enc(v) for k, v in data.items()))
+
+
+def _agentbayfs_figures():
+    """Every open matplotlib figure as a MIME bundle, when the script used
+    pyplot (never imported here otherwise). One that cannot be drawn is
+    left out."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return []
+    try:
+        nums = list(plt.get_fignums())
+    except BaseException:
+        return []
+    import io
+    bundles = []
+    for num in nums:
+        try:
+            fig = plt.figure(num)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            bundles.append({"text/plain": repr(fig), "image/png": _agentbayfs_to_base64(buf.getvalue())})
+        except BaseException:
+            pass
+    return bundles
+
+
 def _agentbayfs_run():
     try:
         rep = os.fdopen(3, "w", encoding="utf-8", errors="replace")
@@ -58,6 +246,15 @@ def _agentbayfs_run():
         try:
             import json
             rep.write(json.dumps(event) + "\n")
+            rep.flush()
+        except Exception:
+            pass
+
+    def send_result(main, data):
+        if rep is None:
+            return
+        try:
+            rep.write(_agentbayfs_result_line(main, data))
             rep.flush()
         except Exception:
             pass
@@ -80,8 +277,15 @@ def _agentbayfs_run():
         send(event="error", name=type(exc).__name__, value=str(exc), traceback=text)
         return text
 
+    def results(value=None):
+        for data in _agentbayfs_figures():
+            send_result(False, data)
+        data = _agentbayfs_bundle(value) if value is not None else None
+        if data is not None:
+            send_result(True, data)
+
     try:
-        code = compile(source, path, "exec")
+        code, last = _agentbayfs_compile(source, path)
     except (SyntaxError, ValueError) as exc:
         # ValueError: "source code string cannot contain null bytes".
         sys.stderr.write(report(exc, None))
@@ -89,7 +293,9 @@ def _agentbayfs_run():
         return 1
     try:
         exec(code, main.__dict__)
+        value = eval(last, main.__dict__) if last is not None else None
     except SystemExit as exc:
+        results()
         status = exc.code
         if status is None or status == 0:
             return 0
@@ -98,7 +304,9 @@ def _agentbayfs_run():
     except BaseException as exc:
         sys.stderr.write(report(exc, exc.__traceback__.tb_next if exc.__traceback__ else None))
         sys.stderr.flush()
+        results()
         return 1
+    results(value)
     return 0
 
 
