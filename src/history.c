@@ -83,7 +83,8 @@ static ssize_t list_runs(int sd, uint64_t **out)
 		v[n++] = k;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	*out = v;
 	return (ssize_t)n;
 }

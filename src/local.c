@@ -29,6 +29,7 @@
 #include "log.h"
 #include "run_uids.h"
 #include "sandbox_filter.h"
+#include "storefile.h"
 #include "strvec.h"
 
 extern const char bootstrap_python[];
@@ -540,29 +541,6 @@ fail:
 
 /* ---- finishing --------------------------------------------------------- */
 
-/* Removes NAME under DIRFD and all below it, never following symlinks that a
- * script may have planted. */
-static void remove_tree(int parentfd, const char *name)
-{
-	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *de;
-		if (!d) {
-			close(fd);
-			return;
-		}
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				remove_tree(dirfd(d), de->d_name);
-		closedir(d);
-		unlinkat(parentfd, name, AT_REMOVEDIR);
-	} else {
-		unlinkat(parentfd, name, 0);
-	}
-}
-
 /* A result event, {"event": "result", "main": BOOL, "data": {MIME: TEXT}},
  * LEN bytes long, added to R's rich results. Data that is not a string
  * (JSON) is kept as JSON text. */
@@ -948,7 +926,7 @@ static void finish(struct local_backend *lb, struct run_handle *r)
 		close_watch(lb, r, k);
 	release_slot(lb, r);
 	if (r->tmpdir) {
-		remove_tree(AT_FDCWD, r->tmpdir);
+		storefile_remove_tree(AT_FDCWD, r->tmpdir);
 	}
 	if (r->spare)
 		spare_gone(lb, r);
@@ -1271,7 +1249,7 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 		close_watch(lb, r, k);
 	release_slot(lb, r);
 	if (r->tmpdir) {
-		remove_tree(AT_FDCWD, r->tmpdir);
+		storefile_remove_tree(AT_FDCWD, r->tmpdir);
 		free(r->tmpdir);
 		r->tmpdir = NULL;
 	}
