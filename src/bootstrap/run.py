@@ -235,7 +235,9 @@ def _agentbayfs_figures():
 
 def _agentbayfs_run():
     try:
-        rep = os.fdopen(3, "w", encoding="utf-8", errors="replace")
+        # closefd=False: fd 3 must outlive this function, for the exit
+        # event that _agentbayfs_exit() writes after it returned.
+        rep = os.fdopen(3, "w", encoding="utf-8", errors="replace", closefd=False)
         os.set_inheritable(3, False)
     except OSError:
         rep = None
