@@ -1686,6 +1686,14 @@ static void test_rich_results_stored(void **state)
 	assert_int_equal(faccessat(f->store_fd, NAMES_META_DIR "/x.results", F_OK, AT_SYMLINK_NOFOLLOW), -1);
 }
 
+/* Waits for the history writer to write what has ended. */
+static void settle_history(struct fx *f)
+{
+	engine_lock(f->e);
+	engine_history_wait(f->e);
+	engine_unlock(f->e);
+}
+
 /* The inode of PATH in the meta folder, 0 when missing. */
 static ino_t meta_ino_or_0(struct fx *f, const char *path)
 {
@@ -1718,6 +1726,7 @@ static void test_history_rotation(void **state)
 			deliver_end(f, 3, RS_FAILED, 1, 0, "ValueError", "four", "Traceback\n");
 		else
 			end_ok(f, (size_t)i - 1);
+		settle_history(f);
 		if (i == 2)
 			second = meta_ino_or_0(f, ".runs/x/2");
 		if (i == 5)
@@ -1773,6 +1782,7 @@ static void test_history_numbering_goes_on(void **state)
 	rec = record_of(f, "x");
 	assert_int_equal(rec->rr.run, 3);
 	end_ok(f, 2);
+	settle_history(f);
 	assert_meta_equal(f, ".runs/x/3/x.py", "3\n");
 	assert_meta_equal(f, ".runs/x/1/x.py", "1\n");
 }
