@@ -636,17 +636,18 @@ static void afs_init(void *userdata, struct fuse_conn_info *conn)
 #ifndef AFS_TSAN
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
-#else
-	/* ThreadSanitizer learns that the kernel orders a handle's requests
-	 * (none after its RELEASE) from read() and write() on /dev/fuse, as
-	 * it does for pipes; a request spliced in through a pipe hides that,
-	 * and every handle freed at RELEASE would pass for a race. */
-	conn->want &= ~FUSE_CAP_SPLICE_READ;
-#endif
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
+#else
+	/* ThreadSanitizer learns that the kernel orders a handle's requests
+	 * (none after its RELEASE) from read() and write() on /dev/fuse, as
+	 * it does for pipes; a request spliced in through a pipe, or a reply
+	 * spliced out, hides that, and a handle freed at RELEASE would pass
+	 * for a race with its last READ or FLUSH. */
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+#endif
 }
 
 static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
