@@ -2,6 +2,7 @@
 #include "poll_notify.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct pn_item {
@@ -43,7 +44,13 @@ int poll_notify_start(struct poll_notify *pn)
 	pn->head = NULL;
 	pn->tail = &pn->head;
 	pn->stopping = false;
+	/* Signals stay with the FUSE loop's threads: one taken here would
+	 * never end the loop. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&pn->thread, NULL, run, pn);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pn->started = rc == 0;
 	return -rc;
 }
