@@ -220,31 +220,17 @@ static int swap_in(int dir, const char *spare, const char *name)
 static int write_atomic(struct record *rec, enum result_kind kind, const char *data, size_t len)
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 16];
-	int dir = meta_dir(rec->ws, true), fd, rc = 0;
+	int dir = meta_dir(rec->ws, true), rc;
 
 	if (dir < 0)
 		return dir;
 	file_name(name, sizeof(name), rec, kind);
 	spare_name(tmp, sizeof(tmp), name);
-	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		rc = -errno;
-	for (size_t off = 0; fd >= 0 && off < len;) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (fd >= 0) {
-		if (close(fd) < 0 && rc == 0)
-			rc = -errno;
-		if (rc == 0)
-			rc = swap_in(dir, tmp, name);
-		if (rc < 0)
-			unlinkat(dir, tmp, 0);
-	}
+	rc = storefile_write(dir, tmp, data, len);
+	if (rc == 0)
+		rc = swap_in(dir, tmp, name);
+	if (rc < 0)
+		unlinkat(dir, tmp, 0);
 	if ((rc == -ENOSPC || rc == -EDQUOT) && write_in_place(dir, name, data, len) == 0)
 		rc = 0;
 	return rc;
