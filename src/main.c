@@ -21,6 +21,7 @@
 #include "agentbay.h"
 #include "agentbay_http.h"
 #include "agentbay_proto.h"
+#include "detach.h"
 #include "fs.h"
 #include "mount_watch.h"
 #include "local.h"
@@ -482,6 +483,7 @@ int main(int argc, char *argv[])
 	struct cmdline cl = { 0 };
 	struct paths paths;
 	struct agentbay_setup abs;
+	struct detach detached;
 	char mnt[PATH_MAX], err[512];
 	int ret = 1;
 
@@ -547,6 +549,13 @@ int main(int argc, char *argv[])
 	}
 	raise_nofile();
 
+	/* To the background now, before the mount and any thread: the command
+	 * returns once the filesystem is ready, or fails with its error. */
+	rc = detach_begin(&detached, opts.foreground);
+	if (rc < 0) {
+		log_error("cannot go to the background: %s", strerror(-rc));
+		goto out_root;
+	}
 	fs.se = fuse_session_new(&args, &afs_ops, sizeof(afs_ops), &fs);
 	if (!fs.se)
 		goto out_root;
@@ -557,9 +566,6 @@ int main(int argc, char *argv[])
 			  "(apt-get install fuse3)?", mnt);
 		goto out_signals;
 	}
-	fuse_daemonize(opts.foreground);
-
-	/* Threads start only now: fuse_daemonize() forks. */
 	if (fs.cfg.backend == BACKEND_AGENTBAY) {
 		struct ab_config ac = {
 			.api_key = abs.key,
@@ -624,6 +630,7 @@ int main(int argc, char *argv[])
 	mount_watch_start(&fs, mnt);
 	if (poll_notify_start(&fs.pn) < 0)
 		log_warn("cannot start the poll notifier thread: poll() on .out and .err waits for its timeout");
+	detach_ready(&detached);
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);
 	} else {

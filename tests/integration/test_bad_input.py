@@ -317,3 +317,40 @@ def test_mountpoint_already_mounted(fs, tmp_path):
         assert sum(1 for line in f if line.split()[4] == fs.mnt) == 1
     assert fs.save_and_wait("still.py", "print('still here')\n")["state"] == "succeeded"
     assert fs.read("still.out") == "still here\n"
+
+
+def test_start_failure_in_the_background_reaches_the_command(bin_path, tmp_path):
+    """Started without -f, the command returns only once the daemon is ready
+    or has failed: a failure met after the mount (here: every uid the runs
+    could use is held by other mounts) makes the command exit non-zero with
+    the daemon's message on its stderr, and leaves nothing mounted or
+    running, rather than a 0 followed by a mount that vanishes."""
+    if os.geteuid() != 0:
+        pytest.skip("run uids are claimed only by a daemon started as root")
+    import fcntl
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    lock_dir = "/run/agentbayfs"
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    held = []
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        for chunk in range(65536 // 64):
+            fd = os.open(os.path.join(lock_dir, "uids-%d.lock" % chunk), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            held.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass   # a live mount's: taken either way
+        rc, text, mounted = refused(["-o", "store=%s,warm=0" % (tmp_path / "store"), str(mnt)], str(mnt))
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert rc not in (0, None), (rc, text)
+    assert "all run uids are taken" in text, text
+    assert not mounted
+    left = subprocess.run(["pgrep", "-f", "agentbayfs .*%s$" % mnt], stdout=subprocess.PIPE, text=True).stdout
+    assert not left.strip(), "a daemon was left running: %s" % left
