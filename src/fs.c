@@ -56,6 +56,8 @@ struct node {
 	struct workspace *ws;    /* directories that hold scripts */
 	bool dead;
 	bool view;               /* in a meta folder: read-only, no name kept */
+	bool cache_stale;        /* written around the page cache since the last
+	                          * open that dropped it (engine lock) */
 	/* N_RESULT */
 	struct record *rec;
 	enum result_kind kind;
@@ -79,6 +81,8 @@ struct handle {
 	int fd;
 	bool writable;
 	bool nonblock;
+	bool direct;             /* write-only plain file: no page cache */
+	bool wrote;              /* ... and written through (engine lock) */
 	struct node *node;
 	uint64_t run;            /* result readers: the run they read */
 	char *snap;              /* .error/.status text, fixed once taken */
@@ -781,6 +785,16 @@ static void content_changed(struct afs *fs, struct node *n)
 	engine_unlock(fs->eng);
 }
 
+/* H wrote to its file. */
+static void written(struct afs *fs, struct handle *h)
+{
+	engine_lock(fs->eng);
+	trigger_changed(&h->node->trig);
+	if (h->direct)
+		h->wrote = h->node->cache_stale = true;
+	engine_unlock(fs->eng);
+}
+
 static void afs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
@@ -1328,16 +1342,29 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
-	if (h->writable) {
-		engine_lock(fs->eng);
-		trigger_open_write(&n->trig, (fi->flags & O_TRUNC) != 0);
-		engine_unlock(fs->eng);
-	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/* The store changes only through the mount (nodes are the store's
 	 * inodes, held open): the page cache stays good across opens. Views
 	 * change behind the kernel's back. */
 	fi->keep_cache = !n->view;
+	/* Write-only opens write around the page cache, in requests as large
+	 * as the writer's (up to max_write) and without a copy into it, which
+	 * made writes through the mount several times slower than the store's
+	 * own. No mapping can use such a handle (mmap needs read access);
+	 * others' cached pages are dropped when it is released, and at the next
+	 * open if it wrote meanwhile. */
+	if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+		fi->direct_io = 1;
+		h->direct = true;
+	}
+	engine_lock(fs->eng);
+	if (h->writable)
+		trigger_open_write(&n->trig, (fi->flags & O_TRUNC) != 0);
+	if (!h->direct && n->cache_stale) {
+		fi->keep_cache = 0;
+		n->cache_stale = false;
+	}
+	engine_unlock(fs->eng);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The opener went away: no release will come. */
 		if (h->writable) {
@@ -1382,6 +1409,11 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 		n->nlookup++;
 		fi->fh = (uint64_t)(uintptr_t)h;
 		fi->keep_cache = 1;
+		/* As in afs_open. */
+		if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+			fi->direct_io = 1;
+			h->direct = true;
+		}
 		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 			if (h->writable)
 				trigger_release_write(&n->trig);
@@ -1454,7 +1486,7 @@ static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	n = pwrite(h->fd, buf, size, off);
 	if (n < 0)
 		return (void)fuse_reply_err(req, errno);
-	content_changed(fs, h->node);
+	written(fs, h);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -1477,7 +1509,7 @@ static void afs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
-	content_changed(fs, h->node);
+	written(fs, h);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -1527,7 +1559,11 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		}
 		if (h->pending && h->pending != committed && n->trig.writers == 0)
 			engine_save_abandon(h->pending, "the file was renamed or removed before its save finished");
+		bool wrote = h->wrote;
 		engine_unlock(fs->eng);
+		/* Readers still open see what it wrote from their next read. */
+		if (wrote)
+			poll_notify_inval(&fs->pn, INO(fs, n));
 	} else if (n->type == N_RESULT) {
 		engine_lock(fs->eng);
 		free(h->snap);

@@ -628,8 +628,8 @@ int main(int argc, char *argv[])
 			 fs.cfg.sandbox == SANDBOX_BWRAP ? "sandbox bwrap" : "NO sandbox");
 
 	mount_watch_start(&fs, mnt);
-	if (poll_notify_start(&fs.pn) < 0)
-		log_warn("cannot start the poll notifier thread: poll() on .out and .err waits for its timeout");
+	if (poll_notify_start(&fs.pn, fs.se) < 0)
+		log_warn("cannot start the notifier thread: poll() on .out and .err waits for its timeout");
 	detach_ready(&detached);
 	if (opts.singlethread) {
 		ret = fuse_session_loop(fs.se);

@@ -7,7 +7,8 @@
 
 struct pn_item {
 	struct pn_item *next;
-	struct fuse_pollhandle *ph;
+	struct fuse_pollhandle *ph;   /* a poll to wake, or NULL: */
+	fuse_ino_t ino;               /* an inode whose cache to drop */
 };
 
 static void *run(void *arg)
@@ -25,9 +26,14 @@ static void *run(void *arg)
 		if (!pn->head)
 			pn->tail = &pn->head;
 		pthread_mutex_unlock(&pn->lock);
-		/* The poller may have gone: the kernel then ignores it. */
-		fuse_lowlevel_notify_poll(it->ph);
-		fuse_pollhandle_destroy(it->ph);
+		/* The poller may have gone, the inode be forgotten: the
+		 * kernel then ignores it. */
+		if (it->ph) {
+			fuse_lowlevel_notify_poll(it->ph);
+			fuse_pollhandle_destroy(it->ph);
+		} else {
+			fuse_lowlevel_notify_inval_inode(pn->se, it->ino, 0, 0);
+		}
 		free(it);
 		pthread_mutex_lock(&pn->lock);
 	}
@@ -35,10 +41,11 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int poll_notify_start(struct poll_notify *pn)
+int poll_notify_start(struct poll_notify *pn, struct fuse_session *se)
 {
 	int rc;
 
+	pn->se = se;
 	pthread_mutex_init(&pn->lock, NULL);
 	pthread_cond_init(&pn->cond, NULL);
 	pn->head = NULL;
@@ -55,27 +62,41 @@ int poll_notify_start(struct poll_notify *pn)
 	return -rc;
 }
 
+/* Queues IT (NULL: no memory), or frees it if the thread is not there. */
+static void push(struct poll_notify *pn, struct pn_item *it, struct fuse_pollhandle *ph)
+{
+	if (it) {
+		pthread_mutex_lock(&pn->lock);
+		if (!pn->stopping) {
+			*pn->tail = it;
+			pn->tail = &it->next;
+			pthread_cond_signal(&pn->cond);
+			pthread_mutex_unlock(&pn->lock);
+			return;
+		}
+		pthread_mutex_unlock(&pn->lock);
+		free(it);
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+}
+
 void poll_notify_push(struct poll_notify *pn, struct fuse_pollhandle *ph)
 {
-	struct pn_item *it = pn->started ? malloc(sizeof(*it)) : NULL;
+	struct pn_item *it = pn->started ? calloc(1, sizeof(*it)) : NULL;
 
-	if (!it) {
-		fuse_pollhandle_destroy(ph);
-		return;
-	}
-	it->next = NULL;
-	it->ph = ph;
-	pthread_mutex_lock(&pn->lock);
-	if (pn->stopping) {
-		pthread_mutex_unlock(&pn->lock);
-		fuse_pollhandle_destroy(ph);
-		free(it);
-		return;
-	}
-	*pn->tail = it;
-	pn->tail = &it->next;
-	pthread_cond_signal(&pn->cond);
-	pthread_mutex_unlock(&pn->lock);
+	if (it)
+		it->ph = ph;
+	push(pn, it, ph);
+}
+
+void poll_notify_inval(struct poll_notify *pn, fuse_ino_t ino)
+{
+	struct pn_item *it = pn->started ? calloc(1, sizeof(*it)) : NULL;
+
+	if (it)
+		it->ino = ino;
+	push(pn, it, NULL);
 }
 
 void poll_notify_stop(struct poll_notify *pn)

@@ -1,9 +1,11 @@
-/* poll_notify: the thread that wakes pollers of result files.
+/* poll_notify: the thread that sends the kernel our notifications.
  *
- * Owns: a queue of FUSE poll handles whose file became ready, and a thread
- * of the daemon's own that sends the kernel their notifications (which must
- * never be sent from inside a request handler) and frees them. Who decides
- * that a file is ready is fs.c; this only delivers.
+ * Owns: a queue of FUSE notifications and a thread of the daemon's own that
+ * sends them (they must never be sent from inside a request handler) and
+ * frees what they hold: poll handles whose file became ready, and inodes
+ * whose cached pages went stale because they were written around the page
+ * cache. Who decides that a file is ready or stale is fs.c; this only
+ * delivers.
  */
 #ifndef AGENTBAYFS_POLL_NOTIFY_H
 #define AGENTBAYFS_POLL_NOTIFY_H
@@ -16,6 +18,7 @@
 struct pn_item;
 
 struct poll_notify {
+	struct fuse_session *se;    /* for inode notifications */
 	pthread_t thread;
 	bool started;
 	bool stopping;
@@ -25,12 +28,16 @@ struct poll_notify {
 	struct pn_item **tail;
 };
 
-/* Starts the thread. 0, or -errno (then pushed handles are only freed, and
- * pollers wake at their own timeouts). */
-int poll_notify_start(struct poll_notify *pn);
+/* Starts the thread, which notifies SE. 0, or -errno (then pushed handles
+ * are only freed, pollers wake at their own timeouts, and caches are
+ * dropped only at the next open). */
+int poll_notify_start(struct poll_notify *pn, struct fuse_session *se);
 /* Queues PH for a notification; PH is the queue's from now on. Any thread,
  * any lock held. */
 void poll_notify_push(struct poll_notify *pn, struct fuse_pollhandle *ph);
+/* Queues a notification that the cached pages and attributes of INO are
+ * stale. Any thread, any lock held; dropped when memory is short. */
+void poll_notify_inval(struct poll_notify *pn, fuse_ino_t ino);
 /* Sends what is queued, then ends the thread. Call before the session goes. */
 void poll_notify_stop(struct poll_notify *pn);
 

@@ -400,6 +400,43 @@ def test_shared_mmap_write(fs):
     assert fs.read_bytes("m.bin") == data
 
 
+def test_write_only_overwrite_reaches_cached_readers(fs):
+    """Write-only opens write around the page cache: an overwrite in place
+    (no truncation) through one is seen by a reader that had the old bytes
+    cached, through a read-only mapping, and by new opens, during the write
+    and after the close; appends and sizes stay right."""
+    fs.write("c.bin", b"A" * 100000)
+    r = os.open(fs.path("c.bin"), os.O_RDONLY)
+    try:
+        assert os.pread(r, 100000, 0) == b"A" * 100000
+        with mmap.mmap(r, 100000, prot=mmap.PROT_READ) as m:
+            assert m[1000:1010] == b"A" * 10
+            w = os.open(fs.path("c.bin"), os.O_WRONLY)
+            try:
+                assert os.pwrite(w, b"B" * 50000, 1000) == 50000
+                assert fs.read_bytes("c.bin")[995:1005] == b"AAAAABBBBB"
+            finally:
+                os.close(w)
+            # The old reader's cache is dropped by a notification sent from
+            # the daemon's own thread once the writer is released.
+            deadline = time.monotonic() + 5
+            while os.pread(r, 10, 1000) != b"B" * 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert os.pread(r, 12, 999) == b"A" + b"B" * 11
+            assert m[50999:51001] == b"BA"
+        fd = os.open(fs.path("c.bin"), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"tail")
+        finally:
+            os.close(fd)
+        data = fs.read_bytes("c.bin")
+        assert len(data) == 100004 and os.stat(fs.path("c.bin")).st_size == 100004
+        assert data == b"A" * 1000 + b"B" * 50000 + b"A" * 49000 + b"tail"
+        assert store_bytes(fs, "c.bin") == data
+    finally:
+        os.close(r)
+
+
 # ----------------------------------------------------------------------------
 # sync, statvfs, directories
 # ----------------------------------------------------------------------------
