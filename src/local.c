@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "report.h"
 #include "run_uids.h"
 #include "sandbox_filter.h"
 #include "storefile.h"
@@ -44,19 +45,6 @@ struct watch {
 	enum wkind kind;
 };
 
-/* The bootstrap's report (fd 3), one JSON line per event. The events but
- * results are kept as they came, up to REPORT_MAX; a line of 256 bytes or
- * more may not take the last REPORT_RESERVE of it, so a huge error event
- * never leaves the exit event out. Results are parsed as they come, up to
- * RESULTS_MAX of their lines in all; the rest are dropped (the run says it
- * was truncated). Once REPORT_BUDGET has been read, only short lines are
- * still looked at: a script writing to fd 3 without end costs no more
- * than reading it. */
-#define REPORT_MAX (1u << 20)
-#define REPORT_RESERVE 4096u
-#define REPORT_SHORT 256u
-#define RESULTS_MAX (16u << 20)
-#define REPORT_BUDGET (REPORT_MAX + RESULTS_MAX)
 #define ERRHEAD_MAX 2048
 #define DRAIN_SECONDS 2
 
@@ -92,15 +80,7 @@ struct run_handle {
 	int spawn_errno;
 	int spawn_stage;             /* where the child failed: enum spawn_stage */
 	char *tmpdir;                /* without a sandbox: the private work dir */
-	char *rep;                   /* the report's events but results: whole lines */
-	size_t rep_len;
-	size_t rep_seen;             /* bytes of report lines looked at */
-	char *line;                  /* the report line being read */
-	size_t line_len, line_cap;
-	bool line_skip;              /* too long: dropped up to its newline */
-	bool rep_dropped;            /* a result, or a line, did not fit */
-	struct exec_result rich;     /* the rich results reported, in order */
-	size_t rich_bytes;           /* the length of their lines */
+	struct report rp;            /* what the bootstrap said (fd 3) */
 	char errhead[ERRHEAD_MAX];
 	size_t errhead_len;
 };
@@ -176,7 +156,7 @@ static void handle_init(struct local_backend *lb, struct run_handle *r)
 	r->lb = lb;
 	r->pid = -1;
 	r->slot = -1;
-	exec_result_init(&r->rich);
+	report_init(&r->rp);
 	for (int i = 0; i < W_COUNT; i++) {
 		r->fd[i] = -1;
 		r->w[i] = (struct watch){ .run = r, .kind = (enum wkind)i };
@@ -541,197 +521,6 @@ fail:
 
 /* ---- finishing --------------------------------------------------------- */
 
-/* A result event, {"event": "result", "main": BOOL, "data": {MIME: TEXT}},
- * LEN bytes long, added to R's rich results. Data that is not a string
- * (JSON) is kept as JSON text. */
-static void take_result(struct run_handle *r, const cJSON *o, size_t len)
-{
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data"), *c;
-	int cap = cJSON_IsObject(data) ? cJSON_GetArraySize(data) : 0;
-	struct mime_entry *e;
-	size_t n = 0;
-
-	if (cap <= 0)
-		return;
-	if (len > RESULTS_MAX - r->rich_bytes || !(e = calloc((size_t)cap, sizeof(*e)))) {
-		r->rep_dropped = true;
-		return;
-	}
-	cJSON_ArrayForEach(c, data) {
-		if (n == (size_t)cap || !c->string || !strchr(c->string, '/') || cJSON_IsNull(c))
-			continue;
-		e[n].mime = strdup(c->string);
-		e[n].data = cJSON_IsString(c) ? strdup(c->valuestring) : cJSON_PrintUnformatted(c);
-		if (!e[n].mime || !e[n].data) {
-			free(e[n].mime);
-			free(e[n].data);
-			e[n].mime = e[n].data = NULL;
-			r->rep_dropped = true;
-			continue;
-		}
-		n++;
-	}
-	if (n == 0) {
-		free(e);
-		return;
-	}
-	if (exec_result_add(&r->rich, e, n, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "main"))) < 0)
-		r->rep_dropped = true;
-	else
-		r->rich_bytes += len;
-}
-
-/* One whole line of R's report, without its newline: a result goes to the
- * rich results, another event is kept in r->rep for parse_report(). */
-static void report_line(struct run_handle *r, const char *s, size_t len)
-{
-	bool is_short = len < REPORT_SHORT;
-
-	if (r->rep_seen > REPORT_BUDGET && !is_short)
-		return;
-	r->rep_seen += len + 1;
-	cJSON *o = cJSON_ParseWithLength(s, len);
-	const char *ev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "event"));
-	if (ev && strcmp(ev, "result") == 0) {
-		take_result(r, o, len);
-	} else if (ev) {
-		size_t room = REPORT_MAX - (is_short ? 0 : REPORT_RESERVE);
-		char *nr = r->rep_len + len + 1 <= room ? realloc(r->rep, r->rep_len + len + 1) : NULL;
-		if (nr) {
-			memcpy(nr + r->rep_len, s, len);
-			nr[r->rep_len + len] = '\n';
-			r->rep = nr;
-			r->rep_len += len + 1;
-		} else {
-			r->rep_dropped = true;
-		}
-	}
-	cJSON_Delete(o);
-}
-
-/* The longest report line R takes now. */
-static size_t report_line_max(const struct run_handle *r)
-{
-	size_t results = RESULTS_MAX - r->rich_bytes;
-
-	if (r->rep_seen > REPORT_BUDGET)
-		return REPORT_SHORT;
-	return results > REPORT_MAX ? results : REPORT_MAX;
-}
-
-/* N bytes of R's report as they came from the pipe: whole lines go to
- * report_line(), a line cut by the read waits for the rest. */
-static void report_bytes(struct run_handle *r, const char *buf, size_t n)
-{
-	while (n > 0) {
-		const char *nl = memchr(buf, '\n', n);
-		size_t part = nl ? (size_t)(nl - buf) : n;
-
-		if (!r->line_skip && r->line_len == 0 && nl) {
-			report_line(r, buf, part);   /* the usual case: no copy */
-		} else if (!r->line_skip) {
-			if (r->line_len + part > report_line_max(r)) {
-				r->line_skip = true;
-				r->rep_dropped = true;
-				r->line_len = 0;
-			} else {
-				if (r->line_len + part > r->line_cap) {
-					size_t cap = r->line_cap ? r->line_cap : 4096;
-					while (cap < r->line_len + part)
-						cap *= 2;
-					char *nb = realloc(r->line, cap);
-					if (!nb) {
-						r->line_skip = true;
-						r->rep_dropped = true;
-						r->line_len = 0;
-					} else {
-						r->line = nb;
-						r->line_cap = cap;
-					}
-				}
-				if (!r->line_skip) {
-					memcpy(r->line + r->line_len, buf, part);
-					r->line_len += part;
-				}
-			}
-			if (nl && !r->line_skip)
-				report_line(r, r->line, r->line_len);
-		}
-		if (!nl)
-			return;
-		r->line_len = 0;
-		r->line_skip = false;
-		if (r->line_cap > REPORT_MAX) {   /* a big result's: not kept for the run's life */
-			free(r->line);
-			r->line = NULL;
-			r->line_cap = 0;
-		}
-		buf = nl + 1;
-		n -= part + 1;
-	}
-}
-
-/* The report pipe is closed: a last line without its newline counts. */
-static void report_end(struct run_handle *r)
-{
-	if (!r->line_skip && r->line_len > 0)
-		report_line(r, r->line, r->line_len);
-	r->line_len = 0;
-	r->line_skip = false;
-	free(r->line);
-	r->line = NULL;
-	r->line_cap = 0;
-}
-
-/* Moves R's rich results, in order, to RES. */
-static void move_results(struct run_handle *r, struct exec_result *res)
-{
-	for (size_t i = 0; i < r->rich.n_results; i++) {
-		struct rich_result *rr = &r->rich.results[i];
-		if (exec_result_add(res, rr->entries, rr->n, rr->is_main) < 0)
-			res->truncated = true;
-		rr->entries = NULL;
-		rr->n = 0;
-	}
-	if (r->rep_dropped)
-		res->truncated = true;
-}
-
-static void parse_report(struct run_handle *r, struct exec_result *res, bool *started, int *exit_event)
-{
-	char *line = r->rep, *end = r->rep ? r->rep + r->rep_len : NULL;
-
-	*started = false;
-	*exit_event = -1;
-	while (line && line < end) {
-		char *nl = memchr(line, '\n', (size_t)(end - line));
-		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-		cJSON *o = cJSON_ParseWithLength(line, len);
-		const char *ev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "event"));
-		if (ev && strcmp(ev, "start") == 0) {
-			*started = true;
-		} else if (ev && strcmp(ev, "error") == 0 && !res->has_error) {
-			exec_result_set_error(res,
-				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name")),
-				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "value")),
-				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "traceback")));
-		} else if (ev && strcmp(ev, "exit") == 0) {
-			const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "code");
-			if (cJSON_IsNumber(c))
-				*exit_event = c->valueint;
-		} else if (ev && strcmp(ev, "spawn_error") == 0) {
-			const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "errno");
-			const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stage");
-			if (cJSON_IsNumber(c))
-				r->spawn_errno = c->valueint;
-			if (cJSON_IsNumber(st))
-				r->spawn_stage = st->valueint;
-		}
-		cJSON_Delete(o);
-		line = nl ? nl + 1 : end;
-	}
-}
-
 /* Whether R was cancelled (the flag is set by other threads). */
 static bool is_cancelled(struct local_backend *lb, struct run_handle *r)
 {
@@ -741,15 +530,18 @@ static bool is_cancelled(struct local_backend *lb, struct run_handle *r)
 	return c;
 }
 
-/* Whether the bootstrap said the script started, and the exit code it
- * reported (-1: none), from what its report pipe carried so far. */
-static void report_state(struct run_handle *r, bool *started, int *exit_code)
+/* What R's bootstrap said so far (its first error to RES, unless NULL);
+ * a spawn error it reported becomes R's. */
+static struct report_events heard(struct run_handle *r, struct exec_result *res)
 {
-	struct exec_result probe;
+	struct report_events ev;
 
-	exec_result_init(&probe);
-	parse_report(r, &probe, started, exit_code);
-	exec_result_free(&probe);
+	report_read(&r->rp, &ev, res);
+	if (ev.spawn_errno >= 0)
+		r->spawn_errno = ev.spawn_errno;
+	if (ev.spawn_stage >= 0)
+		r->spawn_stage = ev.spawn_stage;
+	return ev;
 }
 
 static void set_errorf(struct exec_result *res, const char *name, const char *fmt, ...)
@@ -783,12 +575,12 @@ static void interpreter_missing(struct local_backend *lb, struct run_handle *r, 
 
 static void build_result(struct local_backend *lb, struct run_handle *r, struct exec_result *res)
 {
-	bool started;
-	int exit_event;
 	char sig[32];
+	struct report_events ev = heard(r, res);
+	bool started = ev.started;
+	int exit_event = ev.exit_code;
 
-	parse_report(r, res, &started, &exit_event);
-	move_results(r, res);
+	report_move_results(&r->rp, res);
 	if (r->pid < 0 && r->spawn_errno == 0 && r->cancel) {
 		res->state = RS_CANCELLED;
 		return;
@@ -897,9 +689,7 @@ static void release_slot(struct local_backend *lb, struct run_handle *r)
 static void free_run(struct run_handle *r)
 {
 	free(r->feed);
-	free(r->rep);
-	free(r->line);
-	exec_result_free(&r->rich);
+	report_free(&r->rp);
 	free(r->tmpdir);
 	free(r);
 }
@@ -942,15 +732,10 @@ static void finish(struct local_backend *lb, struct run_handle *r)
  * keeps the run going as before. Thread only. */
 static bool over_early(struct local_backend *lb, struct run_handle *r)
 {
-	bool started;
-	int code;
-
 	if (r->spare || r->delivered || r->exited || r->pid < 0 || is_cancelled(lb, r) || r->timed_out ||
-	    r->fd[W_OUT] >= 0 || r->fd[W_ERR] >= 0 || r->fd[W_REP] >= 0 || !r->rep)
+	    r->fd[W_OUT] >= 0 || r->fd[W_ERR] >= 0 || r->fd[W_REP] >= 0 || !report_has_event(&r->rp, "exit"))
 		return false;
-	if (!memmem(r->rep, r->rep_len, "\"exit\"", 6))
-		return false;
-	report_state(r, &started, &code);
+	int code = heard(r, NULL).exit_code;
 	if (code < 0 || code > 255)
 		return false;
 	r->wstatus = W_EXITCODE(code, 0);
@@ -1052,7 +837,7 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			return;
 		if (n <= 0) {
 			if (k == W_REP)
-				report_end(r);
+				report_end(&r->rp);
 			close_watch(lb, r, k);
 			return;
 		}
@@ -1061,8 +846,8 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			return;
 		}
 		if (k == W_REP) {
-			report_bytes(r, buf, (size_t)n);
-			if (r->spare && r->rep && memmem(r->rep, r->rep_len, "\"ready\"", 7))
+			report_bytes(&r->rp, buf, (size_t)n);
+			if (r->spare && report_has_event(&r->rp, "ready"))
 				r->ready = true;
 			return;
 		}
@@ -1210,22 +995,11 @@ static void adopt(struct local_backend *lb, struct run_handle *r, struct run_han
 	r->status_len = s->status_len;
 	r->slot = s->slot;
 	r->tmpdir = s->tmpdir;
-	r->rep = s->rep;
-	r->rep_len = s->rep_len;
-	r->rep_seen = s->rep_seen;
-	r->line = s->line;
-	r->line_len = s->line_len;
-	r->line_cap = s->line_cap;
-	r->line_skip = s->line_skip;
-	r->rep_dropped = s->rep_dropped;
-	r->rich = s->rich;
-	r->rich_bytes = s->rich_bytes;
-	exec_result_init(&s->rich);
-	s->line = NULL;
+	r->rp = s->rp;
+	report_init(&s->rp);
 	memcpy(r->errhead, s->errhead, s->errhead_len);
 	r->errhead_len = s->errhead_len;
 	s->tmpdir = NULL;
-	s->rep = NULL;
 	lb->pool[r->lang].failures = 0;
 	r->from_spare = true;
 	free_run(s);
@@ -1237,13 +1011,9 @@ static void adopt(struct local_backend *lb, struct run_handle *r, struct run_han
  * when it did. Thread only. */
 static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 {
-	bool started;
-	int code;
-
 	if (!r->from_spare || r->retried || r->delivered || is_cancelled(lb, r) || r->timed_out)
 		return false;
-	report_state(r, &started, &code);
-	if (started)
+	if (heard(r, NULL).started)
 		return false;
 	for (int k = 0; k < W_COUNT; k++)
 		close_watch(lb, r, k);
@@ -1253,14 +1023,8 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 		free(r->tmpdir);
 		r->tmpdir = NULL;
 	}
-	free(r->rep);
-	r->rep = NULL;
-	r->rep_len = r->errhead_len = r->status_len = r->feed_off = 0;
-	free(r->line);
-	r->line = NULL;
-	r->line_len = r->line_cap = r->rep_seen = r->rich_bytes = 0;
-	r->line_skip = r->rep_dropped = false;
-	exec_result_free(&r->rich);
+	report_free(&r->rp);
+	r->errhead_len = r->status_len = r->feed_off = 0;
 	r->pid = -1;
 	r->child_pid = 0;
 	pthread_mutex_lock(&lb->lock);
