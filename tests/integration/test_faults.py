@@ -632,6 +632,15 @@ def test_store_read_only(tmpfs_store, mount):
 ENTRY_CACHE = 1.2  # the kernel keeps stored files' entries for 1 s
 
 
+def settle_history(fs, stem_path):
+    """Waits until the runs of STEM_PATH ("sub/b") are kept in the history,
+    which a thread writes after the run ended (a lookup under .runs waits
+    for it): removing the store under a write in flight would make the
+    daemon say, rightly, that it could not keep that run."""
+    head, _, stem = stem_path.rpartition("/")
+    assert os.listdir(fs.path(os.path.join(head, ".runs", stem)))
+
+
 @pytest.mark.deadline(60)
 def test_store_subdirectory_vanishes(mount):
     """rm -rf of a subdirectory in the store behind the daemon's back: ENOENT for
@@ -641,6 +650,7 @@ def test_store_subdirectory_vanishes(mount):
     fs.write("sub/f.txt", "f")
     fs.save_and_wait("sub/b.py", "print('b')\n")
     fs.write("top.txt", "top")
+    settle_history(fs, "sub/b")
     shutil.rmtree(fs.store_path("sub"))
     time.sleep(ENTRY_CACHE)
     for name in ("sub", "sub/f.txt", "sub/b.py", "sub/b.out", "sub/b.status"):
@@ -668,6 +678,8 @@ def test_store_contents_vanish(mount):
     os.mkdir(fs.path("sub"))
     fs.save_and_wait("a.py", "print('a')\n")
     fs.save_and_wait("sub/c.py", "print('c')\n")
+    settle_history(fs, "a")
+    settle_history(fs, "sub/c")
     for name in os.listdir(fs.store):
         path = fs.store_path(name)
         if os.path.isdir(path):
@@ -694,6 +706,7 @@ def test_store_directory_removed(mount):
     fs = mount()
     fs.write("data.txt", "x")
     fs.save_and_wait("a.py", "print('a')\n")
+    settle_history(fs, "a")
     shutil.rmtree(fs.store)
     time.sleep(ENTRY_CACHE)
     assert fs.listdir() == []
