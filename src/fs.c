@@ -785,6 +785,20 @@ static void content_changed(struct afs *fs, struct node *n)
 	engine_unlock(fs->eng);
 }
 
+/* Write-only opens of plain files write around the page cache, in
+ * requests as large as the writer's (up to max_write) and without a copy
+ * into it, which made writes through the mount several times slower than
+ * the store's own. No mapping can use such a handle (mmap needs read
+ * access); others' cached pages are dropped when it is released, and at
+ * the next open if it wrote meanwhile. */
+static void write_around(struct fuse_file_info *fi, struct handle *h)
+{
+	if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+		fi->direct_io = 1;
+		h->direct = true;
+	}
+}
+
 /* H wrote to its file. */
 static void written(struct afs *fs, struct handle *h)
 {
@@ -1347,16 +1361,7 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * inodes, held open): the page cache stays good across opens. Views
 	 * change behind the kernel's back. */
 	fi->keep_cache = !n->view;
-	/* Write-only opens write around the page cache, in requests as large
-	 * as the writer's (up to max_write) and without a copy into it, which
-	 * made writes through the mount several times slower than the store's
-	 * own. No mapping can use such a handle (mmap needs read access);
-	 * others' cached pages are dropped when it is released, and at the next
-	 * open if it wrote meanwhile. */
-	if ((fi->flags & O_ACCMODE) == O_WRONLY) {
-		fi->direct_io = 1;
-		h->direct = true;
-	}
+	write_around(fi, h);
 	engine_lock(fs->eng);
 	if (h->writable)
 		trigger_open_write(&n->trig, (fi->flags & O_TRUNC) != 0);
@@ -1409,11 +1414,7 @@ static void afs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 		n->nlookup++;
 		fi->fh = (uint64_t)(uintptr_t)h;
 		fi->keep_cache = 1;
-		/* As in afs_open. */
-		if ((fi->flags & O_ACCMODE) == O_WRONLY) {
-			fi->direct_io = 1;
-			h->direct = true;
-		}
+		write_around(fi, h);
 		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 			if (h->writable)
 				trigger_release_write(&n->trig);
