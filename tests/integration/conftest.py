@@ -151,6 +151,17 @@ def read_bytes(path, timeout=20.0):
     return call_with_timeout(work, timeout, "reading %s" % path)
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (state first,
+    then ppid, ...; starttime is [19]), or None once PID is gone."""
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2:].split()
+
+
 def stem_of(name):
     """'sub/a.py' -> 'sub/a'; names without .py/.js are returned as is."""
     for ext in (".py", ".js"):

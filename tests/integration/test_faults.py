@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import FINAL_STATES, is_mounted
+from conftest import FINAL_STATES, is_mounted, proc_stat
 
 
 # ----------------------------------------------------------------------------
@@ -34,13 +34,8 @@ def store_bytes(m, name):
 
 def _proc_stat(pid):
     """(ppid, state, starttime) of PID, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    rest = s[s.rindex(")") + 2:].split()
-    return int(rest[1]), rest[0], rest[19]
+    rest = proc_stat(pid)
+    return (int(rest[1]), rest[0], rest[19]) if rest else None
 
 
 def descendants(pid):

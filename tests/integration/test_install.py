@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import require_binary
+from conftest import proc_stat, require_binary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAN_PAGE = os.path.join(REPO, "docs", "agentbayfs.1")
@@ -196,11 +196,8 @@ def unit_value(text, key):
 
 def parent_pid(pid):
     """The parent of process PID, or None once it is gone."""
-    try:
-        with open("/proc/%s/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[1]
-    except OSError:
-        return None
+    st = proc_stat(pid)
+    return st[1] if st else None
 
 
 def test_system_unit_mounts_and_stops_cleanly(tmp_path):

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import FINAL_STATES, is_mounted, lazy_unmount, run_binary
+from conftest import FINAL_STATES, is_mounted, lazy_unmount, proc_stat, run_binary
 from test_containment import IS_ROOT, LOCAL_UID_BASE, READ_SYSCALL, UID_SPAN, boot_ticks, snapshot
 
 HAVE_NODE = shutil.which("node") is not None
@@ -118,13 +118,8 @@ def pidns(p):
 
 def alive(p):
     """P (a Proc seen earlier) is still there: same pid, same start time, not a zombie."""
-    try:
-        with open("/proc/%d/stat" % p.pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    rest = stat[stat.rindex(")") + 2:].split()
-    return int(rest[19]) == p.start and rest[0] != "Z"
+    rest = proc_stat(p.pid)
+    return bool(rest) and int(rest[19]) == p.start and rest[0] != "Z"
 
 
 def wait_pool(m, pred, what, timeout=SPARE_WAIT):
@@ -716,11 +711,8 @@ def test_spares_that_keep_dying_turn_the_pool_off(mount, lang):
 
 
 def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
+    st = proc_stat(pid)
+    return st[0] if st else None
 
 
 @pytest.mark.deadline(90)

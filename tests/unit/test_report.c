@@ -23,6 +23,20 @@ static void feed(struct report *rp, const char *text, size_t step)
 	}
 }
 
+/* A malloc'd line of LEN bytes before TAIL: HEAD, then FILL up to LEN. */
+static char *long_line(const char *head, char fill, size_t len, const char *tail)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *line = malloc(len + tl + 1);
+
+	assert_non_null(line);
+	assert_true(hl <= len);
+	memcpy(line, head, hl);
+	memset(line + hl, fill, len - hl);
+	memcpy(line + len, tail, tl + 1);
+	return line;
+}
+
 static const char *const sample =
 	"{\"event\": \"ready\"}\n"
 	"{\"event\": \"start\"}\n"
@@ -101,17 +115,12 @@ static void test_last_line_and_garbage(void **state)
  * what was dropped marks the results truncated. */
 static void test_huge_lines_keep_the_exit_event(void **state)
 {
-	size_t big = REPORT_MAX + 10;
-	char *line = malloc(big + 64);
+	static const char head[] = "{\"event\": \"error\", \"name\": \"E\", \"value\": \"";
 	struct report rp;
 	struct report_events ev;
 	struct exec_result res;
 
 	(void)state;
-	assert_non_null(line);
-	int head = snprintf(line, 64, "{\"event\": \"error\", \"name\": \"E\", \"value\": \"");
-	memset(line + head, 'x', big - (size_t)head);
-	strcpy(line + big, "\"}\n");
 	report_init(&rp);
 	exec_result_init(&res);
 	/* Nearly filling the room for events first, with short lines. */
@@ -122,11 +131,11 @@ static void test_huge_lines_keep_the_exit_event(void **state)
 		report_bytes(&rp, filler, (size_t)n);
 	}
 	assert_true(rp.events_len + 2 * REPORT_RESERVE < REPORT_MAX + 200);
-	strcpy(line + head + REPORT_RESERVE, "\"}\n");   /* fits, but in the reserve */
-	feed(&rp, line, 1000);
-	memset(line + head, 'x', big - (size_t)head);
-	strcpy(line + big, "\"}\n");
-	feed(&rp, line, 65536);
+	/* One that fits, but in the reserve; one over all the room. */
+	char *reserve = long_line(head, 'x', strlen(head) + REPORT_RESERVE, "\"}\n");
+	char *huge = long_line(head, 'x', REPORT_MAX + 10, "\"}\n");
+	feed(&rp, reserve, 1000);
+	feed(&rp, huge, 65536);
 	feed(&rp, "{\"event\": \"exit\", \"code\": 1}\n", 3);
 	report_end(&rp);
 	report_read(&rp, &ev, &res);
@@ -136,7 +145,8 @@ static void test_huge_lines_keep_the_exit_event(void **state)
 	assert_true(res.truncated);
 	exec_result_free(&res);
 	report_free(&rp);
-	free(line);
+	free(reserve);
+	free(huge);
 }
 
 /* Results beyond RESULTS_MAX in all are dropped (truncated), and once the
@@ -144,17 +154,14 @@ static void test_huge_lines_keep_the_exit_event(void **state)
 static void test_results_cap_and_budget(void **state)
 {
 	size_t len = (1u << 20);
-	char *line = malloc(len + 128);
+	char *line = long_line("{\"event\": \"result\", \"main\": false, \"data\": {\"text/html\": \"", 'h', len,
+			       "\"}}\n");
 	struct report rp;
 	struct report_events ev;
 	struct exec_result res;
 	unsigned sent = 0;
 
 	(void)state;
-	assert_non_null(line);
-	int head = snprintf(line, 128, "{\"event\": \"result\", \"main\": false, \"data\": {\"text/html\": \"");
-	memset(line + head, 'h', len - (size_t)head);
-	strcpy(line + len, "\"}}\n");
 	report_init(&rp);
 	exec_result_init(&res);
 	while ((size_t)sent * len < 2 * (size_t)REPORT_BUDGET) {
