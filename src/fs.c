@@ -622,6 +622,19 @@ void afs_detached(struct afs *fs)
 	engine_unlock(fs->eng);
 }
 
+void afs_loop_ended(struct afs *fs)
+{
+	engine_lock(fs->eng);
+	fs->detached = true;
+	while (fs->waiters) {
+		struct waiter *w = fs->waiters;
+		fs->waiters = w->next;
+		fuse_reply_err(w->req, ENOTCONN);
+		free(w);
+	}
+	engine_unlock(fs->eng);
+}
+
 /* ---- operations -------------------------------------------------------- */
 
 static void afs_init(void *userdata, struct fuse_conn_info *conn)

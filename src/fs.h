@@ -65,6 +65,11 @@ extern const struct engine_hooks afs_hooks;
  * or .err gets end-of-file). Call without the engine lock, from a thread
  * of the daemon's own, never from a FUSE handler. */
 void afs_detached(struct afs *fs);
+/* The FUSE loop has ended (a signal, or the unmount): answers the reads
+ * still waiting with ENOTCONN, so that no reply is sent once the session's
+ * descriptor is closed, and from now on a read never waits. Call before
+ * fuse_session_unmount(), without the engine lock. */
+void afs_loop_ended(struct afs *fs);
 /* Frees the inode table and whatever else the glue holds. */
 void afs_free(struct afs *fs);
 

@@ -653,15 +653,19 @@ int main(int argc, char *argv[])
 out_engine:
 	/* Before the unmount, which the watcher would take for a lazy one. */
 	mount_watch_stop(&fs);
+	/* Before the unmount too: it closes the descriptor that wake-ups and
+	 * replies are written to, and its number may be reused at once. A
+	 * run ending after this has no reader or poller left to reach. */
+	poll_notify_stop(&fs.pn);
+	afs_loop_ended(&fs);
 	fuse_session_unmount(fs.se);
 	engine_shutdown(fs.eng);
 	fs.backend->ops->destroy(fs.backend);
 	fs.backend = NULL;
-	/* The runs' last wake-ups are sent; none comes after this. */
-	poll_notify_stop(&fs.pn);
 	afs_free(&fs);
 	engine_free(fs.eng);
 	fs.eng = NULL;
+	poll_notify_free(&fs.pn);
 	goto out_signals;
 	/* Only the paths that fail before the loop fall through from here. */
 out_backend:

@@ -108,6 +108,12 @@ void poll_notify_stop(struct poll_notify *pn)
 	pthread_cond_signal(&pn->cond);
 	pthread_mutex_unlock(&pn->lock);
 	pthread_join(pn->thread, NULL);
+}
+
+void poll_notify_free(struct poll_notify *pn)
+{
+	if (!pn->started)
+		return;
 	pn->started = false;
 	pthread_cond_destroy(&pn->cond);
 	pthread_mutex_destroy(&pn->lock);

@@ -38,7 +38,11 @@ void poll_notify_push(struct poll_notify *pn, struct fuse_pollhandle *ph);
 /* Queues a notification that the cached pages and attributes of INO are
  * stale. Any thread, any lock held; dropped when memory is short. */
 void poll_notify_inval(struct poll_notify *pn, fuse_ino_t ino);
-/* Sends what is queued, then ends the thread. Call before the session goes. */
+/* Sends what is queued, then ends the thread; what is pushed later is only
+ * freed. Call before fuse_session_unmount(), which closes the descriptor
+ * the notifications are written to (its number may be reused at once). */
 void poll_notify_stop(struct poll_notify *pn);
+/* Frees the queue's lock: once nothing can push any more. */
+void poll_notify_free(struct poll_notify *pn);
 
 #endif

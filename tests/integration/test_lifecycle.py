@@ -115,6 +115,45 @@ def test_signal_unmounts_cleanly(mount, sig):
     assert fs2.read("a.out") == "1\n"
 
 
+def test_signal_answers_waiting_readers_then_exits(mount):
+    """SIGTERM with a reader parked on a running script's .out and a select()
+    on its .err: the reader gets ENOTCONN at once, the daemon exits 0, and no
+    reply or wake-up goes to the closed FUSE descriptor (no "writing device"
+    line, clean under TSan)."""
+    fs = mount()
+    fs.write("slow.py", "import time\nprint('a', flush=True)\ntime.sleep(60)\n")
+    fs.wait_for_status("slow", lambda s: s["state"] == "running" and s["stdout_bytes"] >= 2,
+                       timeout=15, what="running with output")
+    prog = ("import errno, os, select, sys, threading\n"
+            "err = os.open(sys.argv[2], os.O_RDONLY)\n"
+            "threading.Thread(target=select.select, args=([err], [], [], 30), daemon=True).start()\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+            "assert os.read(fd, 100) == b'a\\n'\n"
+            "print('parked', flush=True)\n"
+            "try:\n"
+            "    os.read(fd, 100)\n"
+            "    print('no error')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n")
+    reader = subprocess.Popen(["/usr/bin/python3", "-c", prog, fs.path("slow.out"),
+                               fs.path("slow.err")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline() == "parked\n"
+        time.sleep(0.3)
+        fs.allow_log("cancel|interrupt|stopp")
+        fs.proc.send_signal(signal.SIGTERM)
+        out, _ = reader.communicate(timeout=20)
+        rc = fs.proc.wait(timeout=20)
+        fs.unmounted = True
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.communicate()
+    assert out == "ENOTCONN\n", out
+    assert rc == 0, fs.log_tail()
+    assert "writing device" not in fs.log_text(), fs.log_tail()
+
+
 # ----------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------
