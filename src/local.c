@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pycode.h"
 #include "report.h"
 #include "run_uids.h"
 #include "sandbox_filter.h"
@@ -110,6 +111,7 @@ struct local_backend {
 	struct pool pool[3];          /* by enum lang; thread only */
 	struct run_uids uids;         /* with drop_uid: the uid of each slot */
 	bool filter;                  /* a seccomp filter for every sandbox */
+	struct pycode pycode;         /* the Python bootstrap, compiled */
 };
 
 static const struct backend_ops local_ops;
@@ -292,7 +294,10 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 		rc |= strvec_pushv(v, "--", NULL);
 	}
 	/* "warm": the bootstrap imports ahead what a cold one imports lazily. */
-	if (r->lang == LANG_PYTHON)
+	if (r->lang == LANG_PYTHON && lb->pycode.fd >= 0)
+		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", lb->pycode.stub, boot, r->spare ? "warm" : NULL,
+				   NULL);
+	else if (r->lang == LANG_PYTHON)
 		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, r->spare ? "warm" : NULL, NULL);
 	else
 		rc |= strvec_pushv(v, interp, "-e", boot, r->spare ? "warm" : NULL, NULL);
@@ -346,8 +351,9 @@ static void set_limit(int res, rlim_t v)
 }
 
 /* The child's fds: 0-2 stdio, 3 the bootstrap's report, 4 the script, 5
- * bwrap's status, 6 the seccomp filter (or nothing). */
-#define CHILD_FDS 7
+ * bwrap's status, 6 the seccomp filter, 7 the compiled Python bootstrap
+ * (PYCODE_FD); those two may be missing. */
+#define CHILD_FDS 8
 
 static void child(struct local_backend *lb, struct run_handle *r, int fds[CHILD_FDS], char **argv,
 		  char **envp, const char *chdir_to, pid_t parent)
@@ -465,7 +471,8 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	}
 	if ((rc = build_argv(lb, r, interp, &argv)) || (rc = build_env(r, workdir, &envp)))
 		goto fail;
-	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code[0], st[1], filter };
+	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code[0], st[1], filter,
+			       r->lang == LANG_PYTHON ? lb->pycode.fd : -1 };
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -1247,6 +1254,7 @@ static void local_destroy(struct backend *b)
 	close(lb->evfd);
 	pthread_mutex_destroy(&lb->lock);
 	run_uids_release(&lb->uids);
+	pycode_free(&lb->pycode);
 	free(lb->python);
 	free(lb->node);
 	free(lb->bwrap);
@@ -1291,6 +1299,7 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	lb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&lb->lock, NULL);
 	lb->uids.guard_fd = -1;
+	lb->pycode.fd = -1;
 	if (!lb->slot_used || lb->epfd < 0 || lb->evfd < 0 ||
 	    epoll_ctl(lb->epfd, EPOLL_CTL_ADD, lb->evfd, &ev) < 0) {
 		snprintf(err, errsz, "cannot set up the local backend: %s", strerror(errno));
@@ -1302,6 +1311,14 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 		if (!lb->filter)
 			log_warn("no seccomp filter for this architecture: sandboxed scripts may use "
 				 "every system call the kernel allows them");
+	}
+	/* Once, rather than in every run's interpreter. Without an interpreter
+	 * the runs say so themselves. */
+	if (lb->python && access(lb->python, X_OK) == 0) {
+		char why[256];
+		if (pycode_build(&lb->pycode, lb->python, bootstrap_python, why, sizeof(why)) < 0)
+			log_warn("cannot compile the Python bootstrap ahead with %s (%s): every run "
+				 "compiles it", lb->python, why);
 	}
 	/* Uids of this daemon's own, and a guard that takes their processes
 	 * down if the daemon dies without doing it. */
@@ -1333,6 +1350,7 @@ fail:
 	if (lb->evfd >= 0)
 		close(lb->evfd);
 	run_uids_release(&lb->uids);
+	pycode_free(&lb->pycode);
 	free(lb->python);
 	free(lb->node);
 	free(lb->bwrap);
