@@ -1,6 +1,7 @@
 /* pycode: see pycode.h */
 #define _GNU_SOURCE
 #include "pycode.h"
+#include "storefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,26 +47,6 @@ static long ms_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Writes SOURCE to FD (blocking), then closes it. */
-static int feed(int fd, const char *source)
-{
-	size_t len = strlen(source), off = 0;
-	int rc = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, source + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	return rc;
 }
 
 /* Reads FD to its end into *OUT (malloc'd), within the deadline from T0. */
@@ -126,19 +107,12 @@ static int seal(const char *data, size_t len)
 
 	if (fd < 0)
 		return -errno;
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		off += (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		int e = errno;
+	int rc = storefile_write_all(fd, data, len);
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		rc = -errno;
+	if (rc < 0) {
 		close(fd);
-		return -e;
+		return rc;
 	}
 	return fd;
 }
@@ -206,7 +180,8 @@ int pycode_build(struct pycode *pc, const char *python, const char *source, char
 	in[0] = out[1] = -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* The compiler reads all of its input before it writes: no deadlock. */
-	rc = feed(in[1], source);
+	rc = storefile_write_all(in[1], source, strlen(source));
+	close(in[1]);
 	in[1] = -1;
 	if (rc == 0 || rc == -EPIPE)
 		rc = drain(out[0], &t0, &text, &len);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "sandbox_filter.h"
+#include "storefile.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -150,21 +151,12 @@ int sandbox_filter_memfd(void)
 	fd = memfd_create("agentbayfs-seccomp", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	size_t len = (size_t)n * sizeof(prog[0]);
-	const char *p = (const char *)prog;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, p + off, len - off);
-		if (w < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		off += (size_t)w;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		int e = errno;
+	int rc = storefile_write_all(fd, prog, (size_t)n * sizeof(prog[0]));
+	if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		rc = -errno;
+	if (rc < 0) {
 		close(fd);
-		return -e;
+		return rc;
 	}
 	return fd;
 }

@@ -16,8 +16,10 @@ static int open_dst(int dir, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int storefile_write_all(int fd, const void *buf, size_t len)
 {
+	const char *data = buf;
+
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(fd, data + off, len - off);
 		if (n < 0 && errno == EINTR)
@@ -42,7 +44,7 @@ int storefile_write(int dir, const char *name, const char *data, size_t len)
 
 	if (fd < 0)
 		return fd;
-	return close_keep(fd, write_all(fd, data, len));
+	return close_keep(fd, storefile_write_all(fd, data, len));
 }
 
 int storefile_copy(int in, int dst_dir, const char *dst_name)
@@ -69,7 +71,7 @@ int storefile_copy(int in, int dst_dir, const char *dst_name)
 		while (rc == 0 && (n = pread(in, buf, sizeof(buf), pos)) != 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
-			rc = n < 0 ? -errno : write_all(out, buf, (size_t)n);
+			rc = n < 0 ? -errno : storefile_write_all(out, buf, (size_t)n);
 			pos += n > 0 ? n : 0;
 		}
 		break;

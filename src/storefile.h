@@ -1,13 +1,17 @@
 /* storefile: small whole-file and whole-tree operations at a directory fd.
  *
  * Owns nothing but the loops every caller would otherwise write again:
- * writing a buffer into a file, copying one file into another, removing a
- * tree. Never follows a symlink. Each returns 0 or -errno.
+ * writing a buffer into a file or an fd, copying one file into another,
+ * removing a tree. Never follows a symlink. Each returns 0 or -errno.
  */
 #ifndef AGENTBAYFS_STOREFILE_H
 #define AGENTBAYFS_STOREFILE_H
 
 #include <stddef.h>
+
+/* All LEN bytes of BUF written to FD at its offset (a pipe, a memfd),
+ * through short writes and EINTR. */
+int storefile_write_all(int fd, const void *buf, size_t len);
 
 /* DATA (LEN bytes) as the whole content of NAME in DIR, created 0644 if
  * missing, else truncated and overwritten in place. */
