@@ -2136,12 +2136,8 @@ void afs_free(struct afs *fs)
 		unlink_open(fs, &d->link, &fs->open_dirs);
 		dir_handle_free(d);
 	}
-	while (fs->waiters) {
-		struct waiter *w = fs->waiters;
-		fs->waiters = w->next;
-		fuse_reply_err(w->req, EIO);
-		free(w);
-	}
+	/* No read waits here: afs_loop_ended() answered them while the
+	 * session could still take a reply. */
 	for (size_t i = 0; i < fs->nodes.n_buckets; i++) {
 		struct node *n = fs->nodes.buckets[i];
 		while (n) {
