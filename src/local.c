@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -47,6 +48,10 @@ struct watch {
 };
 
 #define ERRHEAD_MAX 2048
+/* A spare died before it was used (not by our hand), or a fork server
+ * failed to start a run: after a few in a row, cold starts only, and the
+ * daemon says why once. */
+#define SPARE_FAILURES_MAX 3
 #define DRAIN_SECONDS 2
 
 struct run_handle {
@@ -63,6 +68,7 @@ struct run_handle {
 	bool ready;                  /* a spare whose bootstrap said it waits */
 	bool from_spare;             /* the run took a spare */
 	bool retried;                /* and started again cold: see retry_cold() */
+	bool zygote;                 /* stands for a fork server being started */
 	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
@@ -84,6 +90,20 @@ struct run_handle {
 	struct report rp;            /* what the bootstrap said (fd 3) */
 	char errhead[ERRHEAD_MAX];
 	size_t errhead_len;
+};
+
+/* A fork server (-o forkserver=on): a Python sandbox that forks the runs
+ * of one slot, each into namespaces and file systems of its own (see
+ * _agentbayfs_zygote() in bootstrap/run.py). One per slot, as a slot has
+ * its own uid. */
+/* Processes of a fork server's uid besides a run's own: its two bwrap, the
+ * server, and the run's A, B and C (C is the script). */
+#define ZYGOTE_PROCS 6
+
+struct zygote {
+	pid_t pid;                    /* its outer bwrap, our child; 0: none */
+	int sock;                     /* requests go here */
+	struct timespec last_use;
 };
 
 /* The warm sandboxes of one language: started once the language is used,
@@ -112,9 +132,13 @@ struct local_backend {
 	struct run_uids uids;         /* with drop_uid: the uid of each slot */
 	bool filter;                  /* a seccomp filter for every sandbox */
 	struct pycode pycode;         /* the Python bootstrap, compiled */
+	struct zygote *zyg;           /* by zygote_of(); thread only */
+	unsigned zyg_failures;        /* forked runs in a row that did not start */
+	bool zyg_off;                 /* they kept failing: cold starts only */
 };
 
 static const struct backend_ops local_ops;
+static bool later_than(const struct timespec *a, const struct timespec *b);
 static void feed(struct local_backend *lb, struct run_handle *r);
 static void spare_gone(struct local_backend *lb, struct run_handle *r);
 
@@ -257,8 +281,14 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 		char size[32];
 		snprintf(size, sizeof(size), "%llu", (unsigned long long)lb->cfg.tmp_size);
 		rc |= strvec_pushv(v, lb->bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
-				   "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-				   "--hostname", "sandbox",
+				   "--die-with-parent", "--new-session", NULL);
+		/* A zygote makes each run's namespaces and mounts itself. */
+		if (r->zygote)
+			rc |= strvec_pushv(v, "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add",
+					   "CAP_NET_ADMIN", NULL);
+		else
+			rc |= strvec_pushv(v, "--cap-drop", "ALL", NULL);
+		rc |= strvec_pushv(v, "--hostname", "sandbox",
 				   "--ro-bind", "/usr", "/usr",
 				   "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
 				   "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
@@ -283,22 +313,29 @@ static int build_argv(struct local_backend *lb, struct run_handle *r, const char
 		/* /proc/1 is bubblewrap's init, of the script's own uid and
 		 * dumpable: hidden, or /proc/1/mem would let a script rewrite the
 		 * process that takes the sandbox down. */
-		rc |= strvec_pushv(v, "--proc", "/proc", "--tmpfs", "/proc/1", "--remount-ro", "/proc/1",
-				   "--dev", "/dev",
-				   "--size", size, "--tmpfs", "/tmp",
-				   "--size", size, "--tmpfs", "/work",
-				   "--remount-ro", "/", "--chdir", "/work",
-				   "--json-status-fd", "5", NULL);
-		if (lb->filter)
+		if (r->zygote)
+			/* Its runs mount /proc, /tmp, /work, /dev/shm and /dev/pts
+			 * afresh each, and apply the filter themselves. */
+			rc |= strvec_pushv(v, "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
+					   "--tmpfs", "/tmp", "--tmpfs", "/work", "--remount-ro", "/",
+					   "--chdir", "/", NULL);
+		else
+			rc |= strvec_pushv(v, "--proc", "/proc", "--tmpfs", "/proc/1", "--remount-ro", "/proc/1",
+					   "--dev", "/dev",
+					   "--size", size, "--tmpfs", "/tmp",
+					   "--size", size, "--tmpfs", "/work",
+					   "--remount-ro", "/", "--chdir", "/work",
+					   "--json-status-fd", "5", NULL);
+		if (lb->filter && !r->zygote)
 			rc |= strvec_pushv(v, "--seccomp", "6", NULL);
 		rc |= strvec_pushv(v, "--", NULL);
 	}
 	/* "warm": the bootstrap imports ahead what a cold one imports lazily. */
+	const char *mode = r->zygote ? "zygote" : r->spare ? "warm" : NULL;
 	if (r->lang == LANG_PYTHON && lb->pycode.fd >= 0)
-		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", lb->pycode.stub, boot, r->spare ? "warm" : NULL,
-				   NULL);
+		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", lb->pycode.stub, boot, mode, NULL);
 	else if (r->lang == LANG_PYTHON)
-		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, r->spare ? "warm" : NULL, NULL);
+		rc |= strvec_pushv(v, interp, "-I", "-u", "-c", boot, mode, NULL);
 	else
 		rc |= strvec_pushv(v, interp, "-e", boot, r->spare ? "warm" : NULL, NULL);
 	return rc ? -ENOMEM : 0;
@@ -352,8 +389,8 @@ static void set_limit(int res, rlim_t v)
 
 /* The child's fds: 0-2 stdio, 3 the bootstrap's report, 4 the script, 5
  * bwrap's status, 6 the seccomp filter, 7 the compiled Python bootstrap
- * (PYCODE_FD); those two may be missing. */
-#define CHILD_FDS 8
+ * (PYCODE_FD), 8 a fork server's requests; the last three may be missing. */
+#define CHILD_FDS 9
 
 static void child(struct local_backend *lb, struct run_handle *r, int fds[CHILD_FDS], char **argv,
 		  char **envp, const char *chdir_to, pid_t parent)
@@ -379,13 +416,16 @@ static void child(struct local_backend *lb, struct run_handle *r, int fds[CHILD_
 	set_limit(RLIMIT_CORE, 0);
 	set_limit(RLIMIT_NOFILE, lb->cfg.max_open_files);
 	set_limit(RLIMIT_FSIZE, lb->cfg.max_file_size);
-	set_limit(RLIMIT_CPU, (rlim_t)r->timeout_s + 5);
+	/* A fork server lives on across runs: each run sets its own. */
+	if (!r->zygote)
+		set_limit(RLIMIT_CPU, (rlim_t)r->timeout_s + 5);
 	if (lb->cfg.memory)
 		set_limit(RLIMIT_AS, lb->cfg.memory);
 	if (lb->cfg.drop_uid) {
 		uid_t uid = lb->uids.uid[r->slot];
-		/* bwrap's two processes come on top of the script's own. */
-		set_limit(RLIMIT_NPROC, lb->cfg.max_procs + 3);
+		/* bwrap's two processes come on top of the script's own; with
+		 * a fork server, it and the run's two of its own too. */
+		set_limit(RLIMIT_NPROC, lb->cfg.max_procs + (r->zygote ? ZYGOTE_PROCS : 3));
 		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
 			child_fail(3, errno, STAGE_SETUP);
 	}
@@ -425,6 +465,245 @@ static void arm_timer(struct run_handle *r, unsigned secs)
 	timerfd_settime(r->fd[W_TIMER], 0, &its, NULL);
 }
 
+/* ---- the fork server -------------------------------------------------- */
+
+/* Whether R goes to a fork server: not a run that one already failed. */
+static bool forked_run(const struct local_backend *lb, const struct run_handle *r)
+{
+	return lb->zyg && !lb->zyg_off && r->lang == LANG_PYTHON && !r->spare && !r->zygote && !r->retried;
+}
+
+/* The fork server of SLOT: its own when slots have uids of their own,
+ * else the one of all. */
+static struct zygote *zygote_of(struct local_backend *lb, int slot)
+{
+	return &lb->zyg[lb->cfg.drop_uid ? slot : 0];
+}
+
+/* A forked run that did not start goes again cold (retry_cold()); after
+ * a few in a row, every run does, and the daemon says why once. */
+static void zygote_failed(struct local_backend *lb, struct run_handle *r)
+{
+	if (++lb->zyg_failures < SPARE_FAILURES_MAX || lb->zyg_off)
+		return;
+	lb->zyg_off = true;
+	const char *m = r->errhead, *end = r->errhead + r->errhead_len;
+	const char *nl = memchr(m, '\n', (size_t)(end - m));
+	int n = (int)((nl ? nl : end) - m);
+	log_warn("the Python fork server keeps failing to start runs%s%.*s; starting every run cold "
+		 "from now on (-o forkserver=off turns it off)", n ? ": " : "", n, m);
+}
+
+/* Ends the fork server of SLOT: its runs are killed with it. It is
+ * reaped by reap() like any child. Thread only. */
+static void zygote_stop(struct local_backend *lb, struct zygote *z)
+{
+
+	if (z->sock >= 0)
+		close(z->sock);
+	z->sock = -1;
+	if (z->pid > 0)
+		kill(-z->pid, SIGKILL);
+	z->pid = 0;
+}
+
+/* Starts Z, the fork server of SLOT. 0 or -errno. Thread only. */
+static int zygote_start(struct local_backend *lb, struct zygote *z, int slot)
+{
+	struct run_handle zr = { .lb = lb, .slot = slot, .zygote = true, .lang = LANG_PYTHON };
+	struct strvec argv = { 0 }, envp = { 0 };
+	int sp[2] = { -1, -1 }, devnull = -1, filter = -1;
+	int rc = 0;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		rc = -errno;
+	else if (lb->filter && (filter = sandbox_filter_memfd()) < 0)
+		rc = filter;
+	else if ((rc = build_argv(lb, &zr, lb->python, &argv)) == 0)
+		rc = build_env(&zr, "/work", &envp);
+	if (rc == 0) {
+		/* Its stderr is the daemon's: what bwrap says if it fails. */
+		int fds[CHILD_FDS] = { devnull, devnull, STDERR_FILENO, devnull, devnull, -1, filter, lb->pycode.fd,
+				       sp[1] };
+		pid_t parent = getpid();
+		pid_t pid = fork();
+		if (pid == 0)
+			child(lb, &zr, fds, argv.v, envp.v, NULL, parent);
+		if (pid < 0) {
+			rc = -errno;
+		} else {
+			z->pid = pid;
+			z->sock = sp[0];
+			sp[0] = -1;
+		}
+	}
+	if (sp[0] >= 0)
+		close(sp[0]);
+	close(sp[1]);
+	if (devnull >= 0)
+		close(devnull);
+	if (filter >= 0)
+		close(filter);
+	strvec_free(&argv);
+	strvec_free(&envp);
+	return rc;
+}
+
+/* Asks SLOT's fork server for a run with FDS (stdin, stdout, stderr,
+ * report, script, the answer socket). 0 or -errno. Thread only. */
+static int zygote_request(struct local_backend *lb, struct run_handle *r, const int fds[6])
+{
+	struct zygote *z = zygote_of(lb, r->slot);
+	char text[96];
+	union {
+		char buf[CMSG_SPACE(6 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	int rc = -EPIPE;
+
+	int len = snprintf(text, sizeof(text), "%u %u %llu", r->timeout_s + 5, lb->cfg.max_procs + ZYGOTE_PROCS,
+			   (unsigned long long)lb->cfg.tmp_size);
+	/* A server that died since its last run is started again, once. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (z->sock < 0 && (rc = zygote_start(lb, z, r->slot)) < 0)
+			return rc;
+		struct iovec iov = { .iov_base = text, .iov_len = (size_t)len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				      .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(6 * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, 6 * sizeof(int));
+		ssize_t n;
+		do
+			n = sendmsg(z->sock, &msg, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n == len) {
+			clock_gettime(CLOCK_MONOTONIC, &z->last_use);
+			return 0;
+		}
+		rc = n < 0 ? -errno : -EIO;
+		zygote_stop(lb, z);
+	}
+	return rc;
+}
+
+/* The run's process on our side: waits for the fork server's answer (how
+ * the run ended) and exits with it, so that the run is watched, timed and
+ * killed like any other. Killed, it closes the socket, and the fork
+ * server kills the run. In the child: async-signal-safe calls only. */
+static void forked_helper(int conn, pid_t parent)
+{
+	sigset_t none;
+	unsigned char code;
+	ssize_t n;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(conn, 0) < 0)
+		_exit(127);
+	syscall(SYS_close_range, 1u, ~0u, 0u);
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	do
+		n = read(0, &code, 1);
+	while (n < 0 && errno == EINTR);
+	_exit(n == 1 ? code : 127);
+}
+
+/* spawn() through the slot's fork server. */
+static void spawn_forked(struct local_backend *lb, struct run_handle *r)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 }, code[2] = { -1, -1 };
+	int conn[2] = { -1, -1 }, devnull = -1;
+	int rc;
+
+	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)) || (rc = make_pipe(code)))
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, conn) < 0 ||
+	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	fcntl(code[1], F_SETFL, O_NONBLOCK);
+	int fds[6] = { devnull, out[1], err[1], rep[1], code[0], conn[1] };
+	if ((rc = zygote_request(lb, r, fds)) < 0)
+		goto fail;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0)
+		forked_helper(conn[0], parent);
+	if (pid < 0) {
+		rc = -errno;
+		goto fail;   /* the server sees conn[0] close and kills the run */
+	}
+	r->pid = pid;
+	r->from_spare = true;   /* see retry_cold() */
+	r->fd[W_OUT] = out[0];
+	r->fd[W_ERR] = err[0];
+	r->fd[W_REP] = rep[0];
+	r->fd[W_CODE] = code[1];
+	r->fd[W_PID] = (int)syscall(SYS_pidfd_open, pid, 0);
+	r->fd[W_TIMER] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	out[0] = err[0] = rep[0] = code[1] = -1;
+	for (int k = 0; k < W_COUNT; k++)
+		if (r->fd[k] >= 0 && k != W_CODE)
+			watch_fd(lb, r, k);
+	rc = 0;
+fail:
+	if (rc)
+		r->spawn_errno = -rc;
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0) close(out[i]);
+		if (err[i] >= 0) close(err[i]);
+		if (rep[i] >= 0) close(rep[i]);
+		if (code[i] >= 0) close(code[i]);
+		if (conn[i] >= 0) close(conn[i]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+}
+
+/* Ends the fork servers unused for cfg.warm_idle_s. The time until the
+ * next, in ms, or -1. Thread only. */
+static int zygotes_tend(struct local_backend *lb)
+{
+	struct timespec now;
+	int next = -1;
+
+	if (!lb->zyg)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (unsigned s = 0; s < lb->cfg.slots; s++) {
+		struct zygote *z = &lb->zyg[s];
+		if (z->sock < 0)
+			continue;
+		struct timespec until = z->last_use;
+		until.tv_sec += lb->cfg.warm_idle_s;
+		if (!later_than(&until, &now)) {
+			/* Not while it serves a run: the next look is soon. */
+			bool serving = lb->cfg.drop_uid ? lb->slot_used[s] : false;
+			for (unsigned u = 0; !lb->cfg.drop_uid && u < lb->cfg.slots; u++)
+				serving |= lb->slot_used[u];
+			if (!serving)
+				zygote_stop(lb, z);
+			else if (next < 0 || next > 1000)
+				next = 1000;
+			continue;
+		}
+		long ms = (until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000 + 1;
+		if (next < 0 || ms < next)
+			next = ms > INT_MAX ? INT_MAX : (int)ms;
+	}
+	return next;
+}
+
 /* Forks the run. On failure sets r->spawn_errno and leaves r->pid < 0. */
 static void spawn(struct local_backend *lb, struct run_handle *r)
 {
@@ -437,7 +716,14 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	const char *workdir = "/work";
 	int rc;
 
-	for (int s = 0; s < (int)lb->cfg.slots; s++)
+	/* With fork servers per slot, one that is up saves starting one. */
+	for (int s = 0; forked_run(lb, r) && lb->cfg.drop_uid && s < (int)lb->cfg.slots; s++)
+		if (!lb->slot_used[s] && lb->zyg[s].sock >= 0) {
+			r->slot = s;
+			lb->slot_used[s] = 1;
+			break;
+		}
+	for (int s = 0; r->slot < 0 && s < (int)lb->cfg.slots; s++)
 		if (!lb->slot_used[s]) {
 			r->slot = s;
 			lb->slot_used[s] = 1;
@@ -445,6 +731,10 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 		}
 	if (r->slot < 0) {
 		r->spawn_errno = EAGAIN;
+		return;
+	}
+	if (forked_run(lb, r)) {
+		spawn_forked(lb, r);
 		return;
 	}
 	if ((rc = make_pipe(out)) || (rc = make_pipe(err)) || (rc = make_pipe(rep)) || (rc = make_pipe(st)) ||
@@ -472,7 +762,7 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	if ((rc = build_argv(lb, r, interp, &argv)) || (rc = build_env(r, workdir, &envp)))
 		goto fail;
 	int fds[CHILD_FDS] = { devnull, out[1], err[1], rep[1], code[0], st[1], filter,
-			       r->lang == LANG_PYTHON ? lb->pycode.fd : -1 };
+			       r->lang == LANG_PYTHON ? lb->pycode.fd : -1, -1 };
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -895,9 +1185,6 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 
 /* ---- the warm pool ----------------------------------------------------- */
 
-/* A spare died before it was used (not by our hand): after a few in a row
- * the language falls back to cold starts, and says why once. */
-#define SPARE_FAILURES_MAX 3
 
 static bool later_than(const struct timespec *a, const struct timespec *b)
 {
@@ -1020,8 +1307,14 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 {
 	if (!r->from_spare || r->retried || r->delivered || is_cancelled(lb, r) || r->timed_out)
 		return false;
-	if (heard(r, NULL).started)
+	bool forked = forked_run(lb, r);
+	if (heard(r, NULL).started) {
+		if (forked)
+			lb->zyg_failures = 0;
 		return false;
+	}
+	if (forked)
+		zygote_failed(lb, r);
 	for (int k = 0; k < W_COUNT; k++)
 		close_watch(lb, r, k);
 	release_slot(lb, r);
@@ -1111,7 +1404,8 @@ static int pool_tend(struct local_backend *lb)
 		long ms = (until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000 + 1;
 		if (next < 0 || ms < next)
 			next = ms > INT_MAX ? INT_MAX : (int)ms;
-		if (p->off || busy)
+		/* Python runs come from the fork servers then. */
+		if (p->off || busy || (l == LANG_PYTHON && lb->zyg))
 			continue;
 		for (unsigned n = spares_of(lb, (enum lang)l); n < lb->cfg.warm; n++) {
 			unsigned before = p->failures;
@@ -1237,7 +1531,12 @@ static void *loop(void *arg)
 		if (done)
 			break;
 		pool_ms = stopping ? -1 : pool_tend(lb);
+		int zyg_ms = stopping ? -1 : zygotes_tend(lb);
+		if (zyg_ms >= 0 && (pool_ms < 0 || zyg_ms < pool_ms))
+			pool_ms = zyg_ms;
 	}
+	for (unsigned s = 0; lb->zyg && s < lb->cfg.slots; s++)
+		zygote_stop(lb, &lb->zyg[s]);
 	return NULL;
 }
 
@@ -1259,6 +1558,7 @@ static void local_destroy(struct backend *b)
 	free(lb->node);
 	free(lb->bwrap);
 	free(lb->slot_used);
+	free(lb->zyg);
 	free(lb);
 }
 
@@ -1295,6 +1595,11 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	 * and for the spares of both languages. */
 	lb->cfg.slots = lb->cfg.slots * 2 + lb->cfg.warm * 2;
 	lb->slot_used = calloc(lb->cfg.slots, 1);
+	if (lb->cfg.forkserver && lb->cfg.sandbox == SANDBOX_BWRAP) {
+		lb->zyg = calloc(lb->cfg.slots, sizeof(*lb->zyg));
+		for (unsigned s = 0; lb->zyg && s < lb->cfg.slots; s++)
+			lb->zyg[s].sock = -1;
+	}
 	lb->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&lb->lock, NULL);
@@ -1355,6 +1660,7 @@ fail:
 	free(lb->node);
 	free(lb->bwrap);
 	free(lb->slot_used);
+	free(lb->zyg);
 	free(lb);
 	return NULL;
 }

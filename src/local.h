@@ -38,6 +38,7 @@ struct local_config {
 	unsigned warm;          /* spare sandboxes per language in use; 0: none */
 	unsigned warm_idle_s;   /* a language's spares go after this long unused */
 	bool drop_uid;          /* run as uid_base + slot (needs root) */
+	bool forkserver;        /* Python runs forked from a zygote per slot */
 	uid_t uid_base;
 };
 

@@ -598,6 +598,7 @@ int main(int argc, char *argv[])
 			.timeout_s = fs.cfg.timeout_s,
 			.warm = fs.cfg.warm,
 			.warm_idle_s = fs.cfg.warm_idle_s,
+			.forkserver = fs.cfg.forkserver,
 			/* Without a sandbox a script runs as the daemon's user, in a private directory. */
 			.drop_uid = geteuid() == 0 && fs.cfg.sandbox == SANDBOX_BWRAP,
 			.uid_base = LOCAL_UID_BASE,

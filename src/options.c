@@ -223,6 +223,14 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 		NEED_VALUE();
 		if (parse_uint(v, 0, 64, &c->warm) < 0)
 			BAD("bad warm '%s': give a number of spare sandboxes per language from 0 (none) to 64", v);
+	} else if (strcmp(key, "forkserver") == 0) {
+		NEED_VALUE();
+		if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)
+			c->forkserver = true;
+		else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0)
+			c->forkserver = false;
+		else
+			BAD("bad forkserver '%s': use -o forkserver=on or -o forkserver=off", v);
 	} else if (strcmp(key, "warm_idle") == 0) {
 		NEED_VALUE();
 		if (parse_seconds(v, &c->warm_idle_s) < 0)
@@ -367,6 +375,7 @@ const char *config_help(void)
 "    -o history=N           runs kept per script under .runs/, 0 for none (default 20)\n"
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
+"    -o forkserver=on|off   fork each Python run from a prepared sandbox (default off)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"

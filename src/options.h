@@ -36,6 +36,7 @@ struct config {
 	bool jobs_set;             /* -o jobs= was given */
 	unsigned warm;             /* local: spare sandboxes per language in use */
 	unsigned warm_idle_s;      /* local: spares go after this long without a run */
+	bool forkserver;           /* local: Python runs forked from a prepared sandbox */
 	char *image;               /* AgentBay image; NULL: code_latest */
 	char *api_key_file;        /* AgentBay API key from a file */
 	bool key_file_from_file;   /* api_key_file came from the configuration file */

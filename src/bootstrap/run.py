@@ -22,8 +22,9 @@
 import sys, os
 import builtins
 
-if sys.argv[1:] == ["warm"]:
+if sys.argv[1:] in (["warm"], ["zygote"]):
     import json, traceback, _ast
+if sys.argv[1:] == ["warm"]:
     # Ready: the daemon hands scripts only to spares that said so.
     try:
         os.write(3, b'{"event": "ready"}\n')
@@ -345,4 +346,235 @@ def _agentbayfs_exit(status):
     os._exit(status)
 
 
+def _agentbayfs_zygote():
+    """The fork server (-o forkserver=on): this interpreter, up in a sandbox
+    that may still make namespaces and mounts (CAP_SYS_ADMIN and
+    CAP_SETPCAP in its own user namespace, no seccomp filter), never runs a
+    script itself. For each request on fd 8 (a SOCK_SEQPACKET socket: the
+    text "CPU NPROC SIZE" with six descriptors: the run's stdin, stdout,
+    stderr, report and script pipes, and a socket to answer on) it forks:
+      A: new mount, PID, network and IPC namespaces; waits for B and exits
+         with its status (128 + signal for a signal, as bubblewrap does);
+      B: PID 1 of the run: a fresh tmpfs on /tmp, /work and /dev/shm, a new
+         /proc and /dev/pts, then not dumpable; reaps, and exits when C does;
+      C: the run: CPU and process limits, every capability dropped, no new
+         privileges, the seccomp filter (read once from fd 6), then the
+         script, as a cold bootstrap runs it.
+    Each run thus gets a fresh copy of an interpreter that never ran a
+    script, in namespaces and file systems of its own, all gone when it
+    ends. The daemon's end of the answer socket closing (the run was
+    cancelled or timed out) kills A, and with it the run. When fd 8 ends,
+    every run is killed and this process exits. Only the daemon writes to
+    fd 8; a request it cannot use is dropped."""
+    import ctypes, fcntl, resource, select, selectors, signal, socket, struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    PDEATHSIG, DUMPABLE, CAPBSET_DROP, SECCOMP, NO_NEW_PRIVS, CAP_AMBIENT = 1, 4, 24, 22, 38, 47
+    NEWNS, NEWIPC, NEWPID, NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
+    RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 0x4000, 1 << 18
+
+    class _Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    def check(rc, what):
+        if rc != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+
+    def mount(src, target, fstype, flags, data):
+        check(libc.mount(src, target, fstype, ctypes.c_ulong(flags), data), "mount " + target.decode())
+
+    def drop_caps():
+        for cap in range(64):
+            if libc.prctl(CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                break
+        libc.prctl(CAP_AMBIENT, 4, 0, 0, 0)      # PR_CAP_AMBIENT_CLEAR_ALL
+        head = (ctypes.c_uint32 * 2)(0x20080522, 0)   # _LINUX_CAPABILITY_VERSION_3
+        data = (ctypes.c_uint32 * 6)()
+        check(libc.capset(head, data), "capset")
+
+    try:
+        filt = b""
+        while True:
+            b = os.read(6, 65536)
+            if not b:
+                break
+            filt += b
+        os.close(6)
+    except OSError:
+        filt = None
+    fbuf = ctypes.create_string_buffer(filt, len(filt)) if filt else None
+    prog = _Fprog(len(filt) // 8, ctypes.addressof(fbuf)) if filt else None
+    me = os.getpid()
+    sock = socket.socket(fileno=8)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, None)
+
+    def run_c(cpu, nproc):
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        drop_caps()
+        check(libc.prctl(DUMPABLE, 1, 0, 0, 0), "prctl")
+        check(libc.prctl(NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if prog is not None:
+            check(libc.prctl(SECCOMP, 2, ctypes.byref(prog), 0, 0), "seccomp")
+        os.chdir("/work")
+
+    def run_b(alive, cpu, nproc, size):
+        check(libc.prctl(PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        if select.select([alive], [], [], 0)[0]:
+            os._exit(127)   # A is gone already
+        os.close(alive)
+        opts = b"mode=0755,size=%d" % size
+        mount(b"tmpfs", b"/tmp", b"tmpfs", NOSUID | NODEV, opts)
+        mount(b"tmpfs", b"/work", b"tmpfs", NOSUID | NODEV, opts)
+        mount(b"tmpfs", b"/dev/shm", b"tmpfs", NOSUID | NODEV, b"mode=1777,size=%d" % size)
+        mount(b"devpts", b"/dev/pts", b"devpts", NOSUID | NOEXEC, b"newinstance,ptmxmode=0666,mode=620")
+        mount(b"proc", b"/proc", b"proc", NOSUID | NODEV | NOEXEC, None)
+        # As bubblewrap leaves them: the kernel's knobs read-only.
+        for sub in (b"/proc/sys", b"/proc/sysrq-trigger", b"/proc/irq", b"/proc/bus"):
+            if os.path.exists(sub):
+                mount(sub, sub, None, BIND | REC, None)
+                mount(None, sub, None, BIND | REMOUNT | RDONLY | NOSUID | NODEV | NOEXEC, None)
+        # PID 1 (this process) hidden, as bubblewrap's own init is.
+        mount(b"tmpfs", b"/proc/1", b"tmpfs", RDONLY | NOSUID | NODEV | NOEXEC, b"size=4k")
+        # Its own loopback, up (SIOCGIFFLAGS, SIOCSIFFLAGS; IFF_UP).
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = bytearray(struct.pack("16sH", b"lo", 0).ljust(40, b"\0"))
+            fcntl.ioctl(s, 0x8913, req)
+            flags = struct.unpack_from("H", req, 16)[0]
+            struct.pack_into("H", req, 16, flags | 1)
+            fcntl.ioctl(s, 0x8914, req)
+        c = os.fork()
+        if c == 0:
+            run_c(cpu, nproc)
+            return
+        # PID 1 takes no signal it has no handler for: none from the run.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.closerange(0, 5)
+        check(libc.prctl(DUMPABLE, 0, 0, 0, 0), "prctl")
+        drop_caps()
+        while True:
+            try:
+                pid, st = os.waitpid(-1, 0)
+            except ChildProcessError:
+                os._exit(127)
+            if pid == c:
+                code = os.waitstatus_to_exitcode(st)
+                os._exit(code if code >= 0 else 128 - code)
+
+    def run_a(fds, cpu, nproc, size):
+        sel.close()
+        sock.close()
+        for i, fd in enumerate(fds[:5]):
+            os.dup2(fd, i)
+        os.closerange(5, 1 << 20)
+        check(libc.prctl(PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        if os.getppid() != me:
+            os._exit(127)
+        check(libc.unshare(NEWNS | NEWPID | NEWNET | NEWIPC), "unshare")
+        mount(None, b"/", None, REC | PRIVATE, None)
+        alive, hold = os.pipe()
+        b = os.fork()
+        if b == 0:
+            os.close(hold)
+            run_b(alive, cpu, nproc, size)
+            return
+        os.closerange(0, hold)
+        _, st = os.waitpid(b, 0)
+        code = os.waitstatus_to_exitcode(st)
+        os._exit(code if code >= 0 else 128 - code)
+
+    def start(msg, fds):
+        """Forks the run of one request; returns in the run's process C."""
+        try:
+            cpu, nproc, size = (int(x) for x in msg.split())
+        except ValueError:
+            cpu = None
+        if cpu is None or len(fds) != 6:
+            for fd in fds:
+                os.close(fd)
+            return None
+        try:
+            pid = os.fork()
+        except OSError as e:
+            # No process to spare: the run says so, as a cold one would.
+            try:
+                os.write(fds[3], b'{"event": "spawn_error", "stage": 1, "errno": %d}\n' % (e.errno or 5))
+            except OSError:
+                pass
+            for fd in fds:
+                os.close(fd)
+            return None
+        if pid == 0:
+            try:
+                run_a(fds, cpu, nproc, size)
+                return True
+            except BaseException as e:
+                err = getattr(e, "errno", None) or 5
+                try:
+                    os.write(3, b'{"event": "spawn_error", "stage": 1, "errno": %d}\n' % err)
+                    os.write(2, ("agentbayfs: the run could not be set up: %s\n" % e).encode())
+                finally:
+                    os._exit(127)
+        for fd in fds[:5]:
+            os.close(fd)
+        conn = fds[5]
+        pidfd = os.pidfd_open(pid)
+        run = {"pid": pid, "conn": conn, "pidfd": pidfd}
+        sel.register(pidfd, selectors.EVENT_READ, ("exit", run))
+        sel.register(conn, selectors.EVENT_READ, ("conn", run))
+        return None
+
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                try:
+                    msg, fds, _, _ = socket.recv_fds(sock, 256, 8)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    msg, fds = b"", []
+                if not msg and not fds:
+                    for key2 in list(sel.get_map().values()):
+                        if key2.data is not None and key2.data[0] == "exit":
+                            try:
+                                os.kill(key2.data[1]["pid"], signal.SIGKILL)
+                            except OSError:
+                                pass
+                    os._exit(0)
+                if start(msg, fds):
+                    return
+                continue
+            kind, run = key.data
+            # An event of this batch may be stale: handled with another.
+            if run["conn" if kind == "conn" else "pidfd"] is None:
+                continue
+            if kind == "conn":
+                # The daemon let go of the run: it is to end now.
+                sel.unregister(run["conn"])
+                os.close(run["conn"])
+                run["conn"] = None
+                if run["pidfd"] is not None:
+                    signal.pidfd_send_signal(run["pidfd"], signal.SIGKILL)
+                continue
+            sel.unregister(run["pidfd"])
+            _, st = os.waitpid(run["pid"], 0)
+            os.close(run["pidfd"])
+            run["pidfd"] = None
+            code = os.waitstatus_to_exitcode(st)
+            code = code if code >= 0 else 128 - code
+            if run["conn"] is not None:
+                try:
+                    os.write(run["conn"], bytes([code & 0xff]))
+                except OSError:
+                    pass
+                sel.unregister(run["conn"])
+                os.close(run["conn"])
+                run["conn"] = None
+
+
+if sys.argv[1:] == ["zygote"]:
+    _agentbayfs_zygote()
 _agentbayfs_exit(_agentbayfs_run())

@@ -198,9 +198,17 @@ class SandboxWatch:
     def idle_spares(procs):
         """The pids of warm sandboxes waiting for a script (-o warm): an
         interpreter started with the "warm" argument, blocked reading fd 4,
-        the processes of its pid namespace, and the bubblewrap above them."""
+        the processes of its pid namespace, and the bubblewrap above them;
+        and so of idle fork servers."""
         idle = set()
         for p in procs.values():
+            # A fork server (-o forkserver=on) with no run: alone in its
+            # pid namespace with bubblewrap's init.
+            if p.cmd.endswith(" zygote"):
+                members = {q.pid for q in procs.values() if q.pidns == p.pidns}
+                if len(members) == 2:
+                    idle |= members
+                continue
             if not p.cmd.endswith(" warm"):
                 continue
             try:
