@@ -34,6 +34,7 @@ void config_defaults(struct config *c)
 	c->jobs = n > 0 ? 2 * (unsigned)n : 2;
 	c->warm = 1;
 	c->warm_idle_s = 300;
+	c->forkserver = true;
 }
 
 void config_free(struct config *c)
@@ -375,7 +376,7 @@ const char *config_help(void)
 "    -o history=N           runs kept per script under .runs/, 0 for none (default 20)\n"
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
-"    -o forkserver=on|off   fork each Python run from a prepared sandbox (default off)\n"
+"    -o forkserver=on|off   fork each Python run from a prepared sandbox (default on)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"

@@ -34,6 +34,19 @@ GONE_WAIT = 3.0
 SLOW = 4.0 if os.environ.get("AGENTBAYFS_SANITIZED") else 1.0
 
 
+@pytest.fixture
+def mount(mount):
+    """These tests are of the spares: Python's too, so without the fork
+    server (test_forkserver), which takes their place."""
+    class WithoutForkServer:
+        def __call__(self, opts=None, **kw):
+            return mount(opts=["forkserver=off"] + list(opts or []), **kw)
+
+        def __getattr__(self, name):
+            return getattr(mount, name)
+    return WithoutForkServer()
+
+
 # ----------------------------------------------------------------------------
 # Finding a mount's sandboxes
 # ----------------------------------------------------------------------------

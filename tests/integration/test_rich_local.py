@@ -9,9 +9,10 @@ per result, in order (figures first, then the main result), each with
 the main result's text is "<stem>.result" and the other forms are the
 files of "<stem>.results/".
 
-Every test runs twice: with a warm spare taking the run (-o warm=1, after a
-first run, waiting for an idle spare before each save) and cold (-o
-warm=0), since the bootstrap goes different ways in the two.
+Every test runs three times: forked from the fork server (the default), with
+a warm spare taking the run (-o warm=1,forkserver=off, after a first run,
+waiting for an idle spare before each save) and cold (-o
+warm=0,forkserver=off), since the bootstrap goes different ways in each.
 """
 
 import json
@@ -27,7 +28,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class Runs:
-    """A mount whose Python runs take a warm spare each (warm) or start cold."""
+    """A mount whose Python runs come from the fork server, take a warm
+    spare each (warm) or start cold."""
 
     def __init__(self, m, warm):
         self.m = m
@@ -44,9 +46,10 @@ class Runs:
         return getattr(self.m, attr)
 
 
-@pytest.fixture(params=[1, 0], ids=["warm", "cold"])
+@pytest.fixture(params=["forkserver=on", "warm=1,forkserver=off", "warm=0,forkserver=off"],
+                ids=["forked", "warm", "cold"])
 def runs(request, mount):
-    return Runs(mount(opts=["warm=%d" % request.param]), request.param)
+    return Runs(mount(opts=request.param.split(",")), request.param.startswith("warm=1"))
 
 
 def require_matplotlib(r):

@@ -193,6 +193,7 @@ static void test_defaults(void **state)
 	assert_true(f->c.jobs >= 2 && f->c.jobs % 2 == 0);
 	assert_int_equal(f->c.warm, 1);
 	assert_int_equal(f->c.warm_idle_s, 300);
+	assert_true(f->c.forkserver);
 	assert_non_null(config_help());
 	assert_non_null(strstr(config_help(), "warm_idle"));
 	assert_non_null(strstr(config_help(), "max_script_size"));
@@ -235,6 +236,14 @@ static void test_apply_good(void **state)
 	assert_int_equal(f->c.warm, 64);
 	apply_ok(f, "warm_idle=2m");
 	assert_int_equal(f->c.warm_idle_s, 120);
+	apply_ok(f, "forkserver=off");
+	assert_false(f->c.forkserver);
+	apply_ok(f, "forkserver=on");
+	assert_true(f->c.forkserver);
+	apply_ok(f, "forkserver=0");
+	assert_false(f->c.forkserver);
+	apply_ok(f, "forkserver=yes");
+	assert_true(f->c.forkserver);
 	apply_ok(f, "max_procs=16");
 	assert_int_equal(f->c.max_procs, 16);
 	apply_ok(f, "max_open_files=16");
@@ -456,6 +465,9 @@ static void test_apply_bad_values(void **state)
 		{ "warm=", "warm" },
 		{ "warm=some", "warm" },
 		{ "warm_idle=0", "warm_idle" },
+		{ "forkserver=maybe", "forkserver" },
+		{ "forkserver=", "forkserver" },
+		{ "forkserver", "forkserver" },
 		{ "warm_idle=x", "warm_idle" },
 		{ "max_procs=0", "max_procs" },
 		{ "max_procs=65537", "max_procs" },
