@@ -1404,8 +1404,9 @@ static int pool_tend(struct local_backend *lb)
 		long ms = (until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000 + 1;
 		if (next < 0 || ms < next)
 			next = ms > INT_MAX ? INT_MAX : (int)ms;
-		/* Python runs come from the fork servers then. */
-		if (p->off || busy || (l == LANG_PYTHON && lb->zyg))
+		/* Python runs come from the fork servers then, unless they
+		 * failed. */
+		if (p->off || busy || (l == LANG_PYTHON && lb->zyg && !lb->zyg_off))
 			continue;
 		for (unsigned n = spares_of(lb, (enum lang)l); n < lb->cfg.warm; n++) {
 			unsigned before = p->failures;

@@ -11,6 +11,13 @@
  * script on a pipe). A run takes one if there is one and otherwise starts
  * cold at once; each is used for exactly one run, with the same isolation
  * and limits as a cold one, and replaced in the background.
+ *
+ * And the fork servers (cfg.forkserver): Python sandboxes that fork each
+ * Python run, with namespaces, file systems and limits of its own, from an
+ * interpreter that never ran a script (see bootstrap/run.py), keeping the
+ * next run set up ahead; one per slot uid, or one in all without uids. The
+ * daemon's side of such a run is a forked helper that exits with the run's
+ * status, so it is watched, timed and killed like any other.
  */
 #ifndef AGENTBAYFS_LOCAL_H
 #define AGENTBAYFS_LOCAL_H

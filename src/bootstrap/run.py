@@ -348,24 +348,29 @@ def _agentbayfs_exit(status):
 
 def _agentbayfs_zygote():
     """The fork server (-o forkserver=on): this interpreter, up in a sandbox
-    that may still make namespaces and mounts (CAP_SYS_ADMIN and
-    CAP_SETPCAP in its own user namespace, no seccomp filter), never runs a
-    script itself. For each request on fd 8 (a SOCK_SEQPACKET socket: the
-    text "CPU NPROC SIZE" with six descriptors: the run's stdin, stdout,
-    stderr, report and script pipes, and a socket to answer on) it forks:
+    that may still make namespaces and mounts (CAP_SYS_ADMIN, CAP_NET_ADMIN
+    and CAP_SETPCAP in its own user namespace, no seccomp filter), never
+    runs a script itself. For each request on fd 8 (a SOCK_SEQPACKET
+    socket: the text "CPU NPROC SIZE" with six descriptors: the run's stdin,
+    stdout, stderr, report and script pipes, and a socket to answer on) a
+    run is forked:
       A: new mount, PID, network and IPC namespaces; waits for B and exits
          with its status (128 + signal for a signal, as bubblewrap does);
       B: PID 1 of the run: a fresh tmpfs on /tmp, /work and /dev/shm, a new
-         /proc and /dev/pts, then not dumpable; reaps, and exits when C does;
-      C: the run: CPU and process limits, every capability dropped, no new
-         privileges, the seccomp filter (read once from fd 6), then the
-         script, as a cold bootstrap runs it.
-    Each run thus gets a fresh copy of an interpreter that never ran a
-    script, in namespaces and file systems of its own, all gone when it
-    ends. The daemon's end of the answer socket closing (the run was
-    cancelled or timed out) kills A, and with it the run. When fd 8 ends,
-    every run is killed and this process exits. Only the daemon writes to
-    fd 8; a request it cannot use is dropped."""
+         /proc (with /proc/1 hidden and the kernel's knobs read-only) and
+         /dev/pts, loopback up, then not dumpable and without capabilities;
+         reaps, and exits when C does;
+      C: the run: process limit, every capability dropped, no new
+         privileges, the seccomp filter (read once from fd 6), CPU limit,
+         then the script, as a cold bootstrap runs it.
+    After the first request the next run is set up ahead: A, B and C as
+    above, C waiting on its fd 5 for the five descriptors and the CPU limit
+    of the request that takes it. Each run thus gets a fresh copy of an
+    interpreter that never ran a script, in namespaces and file systems of
+    its own, all gone when it ends. The daemon's end of the answer socket
+    closing (the run was cancelled or timed out) kills A, and with it the
+    run. When fd 8 ends, every run is killed and this process exits. Only
+    the daemon writes to fd 8; a request it cannot use is dropped."""
     import ctypes, fcntl, resource, select, selectors, signal, socket, struct
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -410,9 +415,8 @@ def _agentbayfs_zygote():
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
 
-    def run_c(cpu, nproc):
+    def run_c(cpu, nproc, ahead):
         os.setsid()
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         drop_caps()
         check(libc.prctl(DUMPABLE, 1, 0, 0, 0), "prctl")
@@ -420,8 +424,20 @@ def _agentbayfs_zygote():
         if prog is not None:
             check(libc.prctl(SECCOMP, 2, ctypes.byref(prog), 0, 0), "seccomp")
         os.chdir("/work")
+        if ahead:
+            # Set up ahead: the run's descriptors and time come on fd 5.
+            with socket.socket(fileno=5) as w:
+                msg, fds, _, _ = socket.recv_fds(w, 256, 6)
+            if len(fds) != 5:
+                os._exit(0)   # the server is ending: no run came
+            for i, fd in enumerate(fds):
+                os.dup2(fd, i)
+                if fd > 4:
+                    os.close(fd)
+            cpu = int(msg)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 
-    def run_b(alive, cpu, nproc, size):
+    def run_b(alive, cpu, nproc, size, ahead):
         check(libc.prctl(PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
         if select.select([alive], [], [], 0)[0]:
             os._exit(127)   # A is gone already
@@ -448,11 +464,11 @@ def _agentbayfs_zygote():
             fcntl.ioctl(s, 0x8914, req)
         c = os.fork()
         if c == 0:
-            run_c(cpu, nproc)
+            run_c(cpu, nproc, ahead)
             return
         # PID 1 takes no signal it has no handler for: none from the run.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.closerange(0, 5)
+        os.closerange(0, 6)
         check(libc.prctl(DUMPABLE, 0, 0, 0, 0), "prctl")
         drop_caps()
         while True:
@@ -464,12 +480,23 @@ def _agentbayfs_zygote():
                 code = os.waitstatus_to_exitcode(st)
                 os._exit(code if code >= 0 else 128 - code)
 
-    def run_a(fds, cpu, nproc, size):
+    def run_a(fds, cpu, nproc, size, wait):
+        """The run's A; returns in its C. FDS: the run's five descriptors,
+        or None for a run set up ahead, whose C waits for them on WAIT."""
+        # No object here may close a descriptor later that the script's
+        # own may have become by then.
         sel.close()
         sock.close()
+        for r in prepared:
+            r["psock"].detach()
+        if fds is None:
+            null = os.open(os.devnull, os.O_RDWR)
+            fds = [null] * 5
         for i, fd in enumerate(fds[:5]):
             os.dup2(fd, i)
-        os.closerange(5, 1 << 20)
+        if wait is not None:
+            os.dup2(wait.detach(), 5)
+        os.closerange(5 if wait is None else 6, 1 << 20)
         check(libc.prctl(PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
         if os.getppid() != me:
             os._exit(127)
@@ -479,15 +506,22 @@ def _agentbayfs_zygote():
         b = os.fork()
         if b == 0:
             os.close(hold)
-            run_b(alive, cpu, nproc, size)
+            run_b(alive, cpu, nproc, size, wait is not None)
             return
         os.closerange(0, hold)
         _, st = os.waitpid(b, 0)
         code = os.waitstatus_to_exitcode(st)
         os._exit(code if code >= 0 else 128 - code)
 
+    def watch(pid, conn, **more):
+        run = dict(pid=pid, conn=conn, pidfd=os.pidfd_open(pid), **more)
+        sel.register(run["pidfd"], selectors.EVENT_READ, ("exit", run))
+        if conn is not None:
+            sel.register(conn, selectors.EVENT_READ, ("conn", run))
+        return run
+
     def start(msg, fds):
-        """Forks the run of one request; returns in the run's process C."""
+        """Forks the run of one request; returns True in the run's C."""
         try:
             cpu, nproc, size = (int(x) for x in msg.split())
         except ValueError:
@@ -495,7 +529,25 @@ def _agentbayfs_zygote():
         if cpu is None or len(fds) != 6:
             for fd in fds:
                 os.close(fd)
-            return None
+            return False
+        setup[:] = [nproc, size]
+        # One set up ahead takes it if there is one.
+        while prepared:
+            run = prepared.pop(0)
+            if (run["nproc"], run["size"]) == (nproc, size):
+                try:
+                    socket.send_fds(run["psock"], [b"%d" % cpu], fds[:5])
+                except OSError:
+                    pass
+                else:
+                    run["psock"].close()
+                    for fd in fds[:5]:
+                        os.close(fd)
+                    run["conn"] = fds[5]
+                    sel.register(run["conn"], selectors.EVENT_READ, ("conn", run))
+                    return False
+            run["psock"].close()
+            signal.pidfd_send_signal(run["pidfd"], signal.SIGKILL)
         try:
             pid = os.fork()
         except OSError as e:
@@ -506,10 +558,10 @@ def _agentbayfs_zygote():
                 pass
             for fd in fds:
                 os.close(fd)
-            return None
+            return False
         if pid == 0:
             try:
-                run_a(fds, cpu, nproc, size)
+                run_a(fds, cpu, nproc, size, None)
                 return True
             except BaseException as e:
                 err = getattr(e, "errno", None) or 5
@@ -520,13 +572,34 @@ def _agentbayfs_zygote():
                     os._exit(127)
         for fd in fds[:5]:
             os.close(fd)
-        conn = fds[5]
-        pidfd = os.pidfd_open(pid)
-        run = {"pid": pid, "conn": conn, "pidfd": pidfd}
-        sel.register(pidfd, selectors.EVENT_READ, ("exit", run))
-        sel.register(conn, selectors.EVENT_READ, ("conn", run))
-        return None
+        watch(pid, fds[5])
+        return False
 
+    def prepare():
+        """Sets the next run up ahead (its namespaces, file systems and
+        limits), its C waiting for the run. True in that C, once it came."""
+        nproc, size = setup
+        psock, wait = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            psock.close()
+            wait.close()
+            return False
+        if pid == 0:
+            try:
+                psock.close()
+                run_a(None, 0, nproc, size, wait)
+                return True
+            except BaseException:
+                os._exit(127)
+        wait.close()
+        prepared.append(watch(pid, None, psock=psock, nproc=nproc, size=size))
+        return False
+
+    prepared = []        # runs set up ahead, oldest first
+    setup = []           # the limits of the last request: [nproc, size]
+    failures = 0         # runs set up ahead that died unused, in a row
     while True:
         for key, _ in sel.select():
             if key.data is None:
@@ -556,13 +629,20 @@ def _agentbayfs_zygote():
                 sel.unregister(run["conn"])
                 os.close(run["conn"])
                 run["conn"] = None
-                if run["pidfd"] is not None:
-                    signal.pidfd_send_signal(run["pidfd"], signal.SIGKILL)
+                signal.pidfd_send_signal(run["pidfd"], signal.SIGKILL)
                 continue
             sel.unregister(run["pidfd"])
             _, st = os.waitpid(run["pid"], 0)
             os.close(run["pidfd"])
             run["pidfd"] = None
+            if any(r is run for r in prepared):
+                # Died before a run came: after a few, none ahead.
+                prepared[:] = [r for r in prepared if r is not run]
+                run["psock"].close()
+                failures += 1
+                continue
+            if "psock" in run:
+                failures = 0
             code = os.waitstatus_to_exitcode(st)
             code = code if code >= 0 else 128 - code
             if run["conn"] is not None:
@@ -573,7 +653,9 @@ def _agentbayfs_zygote():
                 sel.unregister(run["conn"])
                 os.close(run["conn"])
                 run["conn"] = None
-
+        # The next run set up ahead, once the limits are known.
+        if setup and not prepared and failures < 3 and prepare():
+            return
 
 if sys.argv[1:] == ["zygote"]:
     _agentbayfs_zygote()

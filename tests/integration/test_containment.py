@@ -30,6 +30,7 @@ LOCAL_UID_BASE = 2147352576   # src/local.h
 UID_SPAN = 1 << 16            # src/run_uids.h
 GUARD_COMM = "agentbayfs-gd"  # src/run_uids.c
 READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(platform.machine(), 0)
+RECVMSG_SYSCALL = {"x86_64": 47, "aarch64": 212}.get(platform.machine(), 47)
 IS_ROOT = os.geteuid() == 0
 HAVE_NODE = shutil.which("node") is not None
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -195,6 +196,27 @@ class SandboxWatch:
                 pass
 
     @staticmethod
+    def below(procs, pid):
+        """The processes under PID."""
+        out, todo = [], [pid]
+        while todo:
+            parent = todo.pop()
+            kids = [q for q in procs.values() if q.ppid == parent]
+            out += kids
+            todo += [q.pid for q in kids]
+        return out
+
+    @staticmethod
+    def waits_in(pid, call, fd):
+        """PID is blocked in system call CALL on descriptor FD."""
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                words = f.read().split()
+        except OSError:
+            return False
+        return words[:2] == [str(call), hex(fd)]
+
+    @staticmethod
     def idle_spares(procs):
         """The pids of warm sandboxes waiting for a script (-o warm): an
         interpreter started with the "warm" argument, blocked reading fd 4,
@@ -202,12 +224,21 @@ class SandboxWatch:
         and so of idle fork servers."""
         idle = set()
         for p in procs.values():
-            # A fork server (-o forkserver=on) with no run: alone in its
-            # pid namespace with bubblewrap's init.
+            # A fork server (-o forkserver=on) with no run: in its pid
+            # namespace only bubblewrap's init and runs set up ahead, each
+            # an A whose C (in a pid namespace of its own) waits on fd 5.
             if p.cmd.endswith(" zygote"):
-                members = {q.pid for q in procs.values() if q.pidns == p.pidns}
-                if len(members) == 2:
-                    idle |= members
+                members = [q for q in procs.values() if q.pidns == p.pidns]
+                here = {q.pid for q in members}
+                for a in members:
+                    if a.pid == p.pid or a.nspid == 1:
+                        continue
+                    below = SandboxWatch.below(procs, a.pid)
+                    if not any(SandboxWatch.waits_in(c.pid, RECVMSG_SYSCALL, 5) for c in below):
+                        break
+                    here |= {q.pid for q in below}
+                else:
+                    idle |= here
                 continue
             if not p.cmd.endswith(" warm"):
                 continue

@@ -3,7 +3,7 @@
 A fork server is a bubblewrap sandbox whose Python interpreter was started
 with the extra argument "zygote"; it forks every Python run of its slot (of
 all slots when the daemon is not root) into namespaces and file systems of
-the run's own.  The tests find a mount's fork servers among the daemon's
+the run's own, and keeps the next run set up ahead, waiting for its script.  The tests find a mount's fork servers among the daemon's
 descendants, as test_pool finds its spares, and prove what a forked run can
 see and keep from the run itself.  test_containment passes with
 AGENTBAYFS_TEST_OPTS=forkserver=on as well as without.
@@ -19,17 +19,22 @@ import time
 import pytest
 
 from conftest import run_binary
-from test_containment import snapshot
+from test_containment import RECVMSG_SYSCALL, SandboxWatch, snapshot
 from test_pool import SLOW, descendants, run_ok, wait_gone
 
 ON = ["forkserver=on"]
 
 
+def is_bwrap(p):
+    return p is not None and os.path.basename(p.cmd.split(" ")[0]) == "bwrap"
+
+
 def servers(m):
-    """The fork server interpreters under M's daemon."""
+    """The fork server interpreters under M's daemon: bubblewrap's child,
+    not the forks of one (runs, and runs set up ahead)."""
     procs = snapshot()
     return [p for p in descendants(procs, m.proc.pid)
-            if p.cmd.endswith(" zygote") and not os.path.basename(p.cmd.split(" ")[0]) == "bwrap"]
+            if p.cmd.endswith(" zygote") and not is_bwrap(p) and is_bwrap(procs.get(p.ppid))]
 
 
 def wait_servers(m, pred, what, timeout=15.0):
@@ -87,7 +92,7 @@ LOOK = textwrap.dedent("""\
 def test_each_run_a_fresh_copy(mount):
     """What a forked run leaves (files in /tmp, /work and /dev/shm, changed
     modules, builtins and environment) is not there for the next run, which
-    still comes from the same fork server; the run is pid 2 under an init
+    still comes from the same fork server, set up ahead; the run is pid 2 under an init
     of its own, with no capabilities, no new privileges, the seccomp
     filter, /proc/1 hidden, the kernel's knobs read-only and its own
     loopback up."""
@@ -95,6 +100,12 @@ def test_each_run_a_fresh_copy(mount):
     assert servers(m) == []
     assert run_ok(m, "leave.py", LEAVE)[1] == "left\n"
     first = wait_servers(m, lambda s: len(s) >= 1, "a fork server")
+    # The next run set up ahead: a process below the server waits for it.
+    deadline = time.monotonic() + 15 * SLOW
+    while not any(SandboxWatch.waits_in(q.pid, RECVMSG_SYSCALL, 5)
+                  for p in servers(m) for q in SandboxWatch.below(snapshot(), p.pid)):
+        assert time.monotonic() < deadline, "no run set up ahead under %s" % servers(m)
+        time.sleep(0.05)
     out = run_ok(m, "look.py", LOOK)[1]
     assert "found []\n" in out, out
     assert "pid 2 1 sandbox\n" in out, out
