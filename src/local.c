@@ -69,6 +69,7 @@ struct run_handle {
 	bool from_spare;             /* the run took a spare */
 	bool retried;                /* and started again cold: see retry_cold() */
 	bool zygote;                 /* stands for a fork server being started */
+	bool no_zygote;              /* a cold start: every fork server is busy */
 	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
@@ -133,6 +134,7 @@ struct local_backend {
 	bool filter;                  /* a seccomp filter for every sandbox */
 	struct pycode pycode;         /* the Python bootstrap, compiled */
 	struct zygote *zyg;           /* by zygote_of(); thread only */
+	unsigned zyg_max;             /* most fork servers at once: cfg.jobs */
 	unsigned zyg_failures;        /* forked runs in a row that did not start */
 	bool zyg_off;                 /* they kept failing: cold starts only */
 };
@@ -470,7 +472,8 @@ static void arm_timer(struct run_handle *r, unsigned secs)
 /* Whether R goes to a fork server: not a run that one already failed. */
 static bool forked_run(const struct local_backend *lb, const struct run_handle *r)
 {
-	return lb->zyg && !lb->zyg_off && r->lang == LANG_PYTHON && !r->spare && !r->zygote && !r->retried;
+	return lb->zyg && !lb->zyg_off && r->lang == LANG_PYTHON && !r->spare && !r->zygote && !r->retried &&
+	       !r->no_zygote;
 }
 
 /* The fork server of SLOT: its own when slots have uids of their own,
@@ -729,6 +732,14 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 			lb->slot_used[s] = 1;
 			break;
 		}
+	/* No more fork servers than runs at once (each holds an interpreter
+	 * and a run set up ahead): beyond, a run starts cold. */
+	if (r->slot >= 0 && forked_run(lb, r) && lb->cfg.drop_uid && lb->zyg[r->slot].sock < 0) {
+		unsigned up = 0;
+		for (unsigned s = 0; s < lb->cfg.slots; s++)
+			up += lb->zyg[s].sock >= 0;
+		r->no_zygote = up >= lb->zyg_max;
+	}
 	if (r->slot < 0) {
 		r->spawn_errno = EAGAIN;
 		return;
@@ -1594,6 +1605,7 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	lb->cfg.python = lb->cfg.node = lb->cfg.bwrap = NULL;
 	/* Runs beyond the job limit may still be finishing: room for twice,
 	 * and for the spares of both languages. */
+	lb->zyg_max = lb->cfg.slots;
 	lb->cfg.slots = lb->cfg.slots * 2 + lb->cfg.warm * 2;
 	lb->slot_used = calloc(lb->cfg.slots, 1);
 	if (lb->cfg.forkserver && lb->cfg.sandbox == SANDBOX_BWRAP) {
