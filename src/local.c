@@ -93,14 +93,14 @@ struct run_handle {
 	size_t errhead_len;
 };
 
-/* A fork server (-o forkserver=on): a Python sandbox that forks the runs
- * of one slot, each into namespaces and file systems of its own (see
- * _agentbayfs_zygote() in bootstrap/run.py). One per slot, as a slot has
- * its own uid. */
 /* Processes of a fork server's uid besides a run's own: its two bwrap, the
  * server, and the run's A, B and C (C is the script). */
 #define ZYGOTE_PROCS 6
 
+/* A fork server (-o forkserver=on): a Python sandbox that forks runs, each
+ * into namespaces and file systems of its own (see _agentbayfs_zygote() in
+ * bootstrap/run.py). One per slot when slots have uids of their own (at
+ * most zyg_max of them), else one in all (zygote_of()). */
 struct zygote {
 	pid_t pid;                    /* its outer bwrap, our child; 0: none */
 	int sock;                     /* requests go here */
