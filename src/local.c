@@ -70,6 +70,8 @@ struct run_handle {
 	bool retried;                /* and started again cold: see retry_cold() */
 	bool zygote;                 /* stands for a fork server being started */
 	bool no_zygote;              /* a cold start: every fork server is busy */
+	bool forked;                 /* from a fork server: W_STATUS is its answer socket */
+	int fork_code;               /* what the fork server answered, or -1 */
 	bool delivered;              /* its end went to the sink: only the sandbox is left */
 	/* the request, copied */
 	enum lang lang;
@@ -271,6 +273,13 @@ static void kill_run(struct run_handle *r)
 		syscall(SYS_pidfd_send_signal, r->fd[W_PID], SIGKILL, NULL, 0);
 	else if (!r->exited)
 		kill(r->pid, SIGKILL);
+	/* A forked run: with the helper's copy, ours of the answer socket
+	 * closed tells the fork server to kill the run. */
+	if (r->forked && r->fd[W_STATUS] >= 0) {
+		epoll_ctl(r->lb->epfd, EPOLL_CTL_DEL, r->fd[W_STATUS], NULL);
+		close(r->fd[W_STATUS]);
+		r->fd[W_STATUS] = -1;
+	}
 }
 
 /* Builds the command line. Strings are owned by V. */
@@ -595,15 +604,15 @@ static int zygote_request(struct local_backend *lb, struct run_handle *r, const 
 	return rc;
 }
 
-/* The run's process on our side: waits for the fork server's answer (how
- * the run ended) and exits with it, so that the run is watched, timed and
- * killed like any other. Killed, it closes the socket, and the fork
- * server kills the run. In the child: async-signal-safe calls only. */
+/* The run's process on our side: lives until the fork server hangs up the
+ * run's answer socket (it wrote how the run ended, which the daemon reads
+ * on its own copy, W_STATUS), so that the run is watched, timed and killed
+ * like any other. Its own exit status means nothing: a tool such as
+ * valgrind may set it. In the child: async-signal-safe calls only. */
 static void forked_helper(int conn, pid_t parent)
 {
 	sigset_t none;
-	unsigned char code;
-	ssize_t n;
+	struct pollfd p = { .fd = 0, .events = 0 };
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -614,10 +623,21 @@ static void forked_helper(int conn, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
-	do
-		n = read(0, &code, 1);
-	while (n < 0 && errno == EINTR);
-	_exit(n == 1 ? code : 127);
+	while (poll(&p, 1, -1) < 0 || !(p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+		;
+	_exit(0);
+}
+
+/* How forked run R ended, as the fork server said on W_STATUS: read now
+ * if not yet (it wrote before it hung up, and the helper ends only then);
+ * 127 when it said nothing (it died). Thread only. */
+static int forked_wstatus(struct run_handle *r)
+{
+	unsigned char code;
+
+	if (r->fork_code < 0 && r->fd[W_STATUS] >= 0 && recv(r->fd[W_STATUS], &code, 1, MSG_DONTWAIT) == 1)
+		r->fork_code = code;
+	return W_EXITCODE(r->fork_code >= 0 ? r->fork_code : 127, 0);
 }
 
 /* spawn() through the slot's fork server. */
@@ -648,13 +668,16 @@ static void spawn_forked(struct local_backend *lb, struct run_handle *r)
 	}
 	r->pid = pid;
 	r->from_spare = true;   /* see retry_cold() */
+	r->forked = true;
+	r->fork_code = -1;
 	r->fd[W_OUT] = out[0];
 	r->fd[W_ERR] = err[0];
 	r->fd[W_REP] = rep[0];
 	r->fd[W_CODE] = code[1];
+	r->fd[W_STATUS] = conn[0];
 	r->fd[W_PID] = (int)syscall(SYS_pidfd_open, pid, 0);
 	r->fd[W_TIMER] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	out[0] = err[0] = rep[0] = code[1] = -1;
+	out[0] = err[0] = rep[0] = code[1] = conn[0] = -1;
 	for (int k = 0; k < W_COUNT; k++)
 		if (r->fd[k] >= 0 && k != W_CODE)
 			watch_fd(lb, r, k);
@@ -1065,7 +1088,7 @@ static bool run_done(struct run_handle *r)
 			p = waitpid(r->pid, &st, 0);
 		while (p < 0 && errno == EINTR);
 		r->exited = true;
-		r->wstatus = p == r->pid ? st : 0;
+		r->wstatus = r->forked ? forked_wstatus(r) : p == r->pid ? st : 0;
 		if (r->lb->cfg.sandbox == SANDBOX_NONE)
 			kill(-r->pid, SIGKILL);
 	}
@@ -1100,7 +1123,7 @@ static void note_status(struct local_backend *lb, struct run_handle *r, const ch
 static void child_exited(struct local_backend *lb, struct run_handle *r, int wstatus)
 {
 	r->exited = true;
-	r->wstatus = wstatus;
+	r->wstatus = r->forked ? forked_wstatus(r) : wstatus;
 	close_watch(lb, r, W_PID);
 	if (lb->cfg.sandbox == SANDBOX_NONE)
 		kill(-r->pid, SIGKILL); /* what the script left running */
@@ -1147,6 +1170,11 @@ static void on_readable(struct local_backend *lb, struct run_handle *r, enum wki
 			if (k == W_REP)
 				report_end(&r->rp);
 			close_watch(lb, r, k);
+			return;
+		}
+		if (k == W_STATUS && r->forked) {
+			if (r->fork_code < 0)
+				r->fork_code = (unsigned char)buf[0];
 			return;
 		}
 		if (k == W_STATUS) {
@@ -1345,6 +1373,8 @@ static bool retry_cold(struct local_backend *lb, struct run_handle *r)
 	r->wstatus = r->spawn_errno = r->spawn_stage = 0;
 	r->retried = true;
 	r->from_spare = false;
+	r->forked = false;
+	r->fork_code = -1;
 	spawn(lb, r);
 	if (r->pid > 0)
 		begin(lb, r);
