@@ -450,6 +450,14 @@ static void child(struct local_backend *lb, struct run_handle *r, int fds[CHILD_
 	child_fail(3, errno, STAGE_EXEC);
 }
 
+/* Closes both ends of P that are open. */
+static void close_pair(const int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
+
 static int make_pipe(int p[2])
 {
 	return pipe2(p, O_CLOEXEC) < 0 ? -errno : 0;
@@ -685,13 +693,11 @@ static void spawn_forked(struct local_backend *lb, struct run_handle *r)
 fail:
 	if (rc)
 		r->spawn_errno = -rc;
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0) close(out[i]);
-		if (err[i] >= 0) close(err[i]);
-		if (rep[i] >= 0) close(rep[i]);
-		if (code[i] >= 0) close(code[i]);
-		if (conn[i] >= 0) close(conn[i]);
-	}
+	close_pair(out);
+	close_pair(err);
+	close_pair(rep);
+	close_pair(code);
+	close_pair(conn);
 	if (devnull >= 0)
 		close(devnull);
 }
@@ -833,13 +839,11 @@ static void spawn(struct local_backend *lb, struct run_handle *r)
 	return;
 fail:
 	r->spawn_errno = rc < 0 ? -rc : EIO;
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0) close(out[i]);
-		if (err[i] >= 0) close(err[i]);
-		if (rep[i] >= 0) close(rep[i]);
-		if (st[i] >= 0) close(st[i]);
-		if (code[i] >= 0) close(code[i]);
-	}
+	close_pair(out);
+	close_pair(err);
+	close_pair(rep);
+	close_pair(st);
+	close_pair(code);
 	if (devnull >= 0)
 		close(devnull);
 	if (filter >= 0)
