@@ -283,8 +283,10 @@ static char *node_path(struct afs *fs, struct node *n)
 	char tmp[PATH_MAX];
 
 	for (; n && n != fs->root; n = n->parent) {
-		snprintf(tmp, sizeof(tmp), "/%s%s", n->name ? n->name : "?", buf);
-		snprintf(buf, sizeof(buf), "%s", tmp);
+		int len = snprintf(tmp, sizeof(tmp), "/%s%s", n->name ? n->name : "?", buf);
+		if (len < 0 || (size_t)len >= sizeof(tmp))
+			break;   /* too deep to name: the part that fits */
+		memcpy(buf, tmp, (size_t)len + 1);
 	}
 	return strdup(buf[0] ? buf : "/");
 }
