@@ -1,0 +1,84 @@
+/* writebehind: large writes into stored files, finished after the writer
+ * was answered.
+ *
+ * A large write reaches the daemon in a pipe (libfuse splices it from
+ * /dev/fuse). Its pages move, without a copy, into one of four pipes of the
+ * handle's stream; the writer is answered at once, and the mount's writer
+ * thread splices the pages into the store file. So the kernel's copy of the
+ * writer's next write and the store's copy of this one overlap, on two
+ * CPUs, where each write used to wait for both.
+ *
+ * Owns: the writer thread (started at the first queued write), the queue,
+ * and the streams' pipes. Knows nothing of FUSE: a stream is filled through
+ * a callback.
+ *
+ * Order: queued writes are done one at a time in the order they were
+ * queued, across all streams, by one thread. At most four writes per stream
+ * are pending (one per pipe), so what is not yet in the store is bounded by
+ * four pipes' capacity per open handle.
+ *
+ * Errors: a queued write that fails keeps its errno in its stream; the
+ * stream's next write, wb_stream_take_error() (for flush and fsync) or
+ * wb_stream_free() gives it, once, as the page cache's writeback would at
+ * the next fsync or close.
+ *
+ * Whoever reads, stats, truncates or runs a file must first wait for its
+ * pending writes: wb_settle().
+ */
+#ifndef AGENTBAYFS_WRITEBEHIND_H
+#define AGENTBAYFS_WRITEBEHIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct wb;
+struct wb_stream;
+
+/* What is settled together: one stored file, whichever handles write it.
+ * Zeroed before use; guarded by the wb's lock. */
+struct wb_group {
+	uint64_t last;           /* sequence number of its newest queued write */
+};
+
+/* A writer with no thread yet. 0, or -errno. */
+int wb_new(struct wb **out);
+/* Finishes every queued write, stops the thread, frees WB. Its streams
+ * must have been freed. */
+void wb_free(struct wb *wb);
+
+/* A stream writing into FD (the caller's, kept open until the stream is
+ * freed) for GROUP, with pipes of PIPE_BYTES or more each. 0, or -errno
+ * (then the caller writes synchronously): -ENOBUFS when the system gives
+ * smaller pipes (pipe-max-size, or the user's pipe-user-pages-soft). */
+int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_bytes,
+		  struct wb_stream **out);
+/* Waits for the stream's pending writes and frees it. Returns the error of
+ * a failed one not yet given (0 or -errno). */
+int wb_stream_free(struct wb_stream *s);
+
+/* Bytes one queued write may hold: a pipe's capacity, less a page for the
+ * unaligned start of data spliced out of another pipe. */
+size_t wb_stream_max(const struct wb_stream *s);
+
+/* Moves up to LEN bytes into the pipe whose write end is PIPE_FD without
+ * blocking; returns the bytes moved (0 when none could be) or -errno. */
+typedef ssize_t (*wb_fill_fn)(void *arg, int pipe_fd, size_t len);
+
+/* Queues LEN bytes (at most wb_stream_max()) to be written at OFF: waits
+ * for a free pipe of the stream, has FILL move the data into it, and
+ * queues what it moved. Returns the bytes queued, possibly fewer than LEN
+ * (the caller writes the rest itself after wb_settle()), or -errno: the
+ * error of an earlier queued write not yet given (nothing is queued then),
+ * or FILL's. */
+ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn fill, void *arg);
+
+/* The error of a failed queued write of S not yet given (0 or -errno),
+ * after waiting for S's pending writes. */
+int wb_stream_take_error(struct wb_stream *s);
+
+/* Waits until every write queued for GROUP so far is done; for every group
+ * when GROUP is NULL. Writes queued meanwhile are not waited for. */
+void wb_settle(struct wb *wb, const struct wb_group *group);
+
+#endif
