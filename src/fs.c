@@ -58,6 +58,7 @@ struct node {
 	bool view;               /* in a meta folder: read-only, no name kept */
 	bool cache_stale;        /* written around the page cache since the last
 	                          * open that dropped it (engine lock) */
+	struct wb_group behind;  /* its writes not yet in the store */
 	/* N_RESULT */
 	struct record *rec;
 	enum result_kind kind;
@@ -83,6 +84,8 @@ struct handle {
 	bool nonblock;
 	bool direct;             /* write-only plain file: no page cache */
 	bool wrote;              /* ... and written through (engine lock) */
+	bool no_behind;          /* ... and its writes may not go behind (open_lock) */
+	struct wb_stream *behind; /* ... and its large writes go behind (open_lock) */
 	struct node *node;
 	uint64_t run;            /* result readers: the run they read */
 	char *snap;              /* .error/.status text, fixed once taken */
@@ -637,20 +640,31 @@ void afs_loop_ended(struct afs *fs)
 	engine_unlock(fs->eng);
 }
 
+/* N's writes not yet in the store are: whoever reads, stats, truncates or
+ * runs it waits for them first. */
+static void settle(struct afs *fs, struct node *n)
+{
+	if (n->type == N_REAL)
+		wb_settle(fs->wb, &n->behind);
+}
+
 /* ---- operations -------------------------------------------------------- */
 
 static void afs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct afs *fs = userdata;
+
 	/* Saves are detected on FLUSH and RELEASE of each handle: no writeback
 	 * cache, which would merge and defer writes. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* Plain files in requests of about 1 MiB rather than 128 KiB ones: a
-	 * FUSE round trip costs more than the copy. libfuse splices a request
-	 * (no copy through our memory) only when it fits a pipe: header (4 KiB)
-	 * and data must fit pipe-max-size, 1 MiB by default, which only
-	 * CAP_SYS_RESOURCE may exceed. */
-	conn->max_write = (1u << 20) - 4096;
+	/* Plain files in requests of 1 MiB rather than 128 KiB ones: a FUSE
+	 * round trip costs more than the copy. libfuse splices a request in
+	 * (no copy through our memory) only when header (4 KiB) and data fit
+	 * its pipe, at most pipe-max-size (1 MiB by default) unless it has
+	 * CAP_SYS_RESOURCE; else it reads each request into its buffer. Read
+	 * so, one 1 MiB request took less time than a spliced 1 MiB less 4 KiB
+	 * and the 4 KiB after it. Writing behind needs the requests in pipes. */
+	conn->max_write = fs->cfg.writebehind ? (1u << 20) - 4096 : 1u << 20;
 	conn->max_readahead = 1u << 20;
 #ifndef AFS_TSAN
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
@@ -688,6 +702,9 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	}
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
+	/* Its size must count the writes still behind (its node is not known
+	 * before the stat). */
+	wb_settle(fs->wb, NULL);
 	engine_lock(fs->eng);
 	if (parent->view || name_view(name, NULL) == VK_RUNS)
 		engine_history_wait(fs->eng);
@@ -786,6 +803,7 @@ static void afs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		overview_stat(fs, n, &st);
 		return (void)fuse_reply_attr(req, &st, 0);
 	}
+	settle(fs, n);
 	if (fstatat(n->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return (void)fuse_reply_err(req, errno);
 	if (n->view)
@@ -834,6 +852,7 @@ static void afs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 	if (!plain(n))
 		return (void)fuse_reply_err(req, EACCES);
+	settle(fs, n);
 	proc_path(path, sizeof(path), n->fd);
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		rc = fi ? fchmod(H(fi)->fd, attr->st_mode) : chmod(path, attr->st_mode);
@@ -1278,6 +1297,7 @@ static struct handle *handle_new(struct afs *fs, struct node *n, int fd, int fla
 /* Closes H's fd and frees H. */
 static void handle_free(struct afs *fs, struct handle *h)
 {
+	wb_stream_free(h->behind);
 	if (h->fd >= 0 && h->node && h->node->type == N_RESULT)
 		engine_result_close(h->node->rec, h->node->kind, h->fd);
 	else if (h->fd >= 0)
@@ -1362,6 +1382,7 @@ static void afs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return open_overview(fs, req, n, fi);
 	if (n->view && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
 		return (void)fuse_reply_err(req, EACCES);
+	settle(fs, n);
 	proc_path(path, sizeof(path), n->fd);
 	fd = open(path, (fi->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd < 0)
@@ -1454,6 +1475,7 @@ static void afs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		return reply_snap(req, h, size, off);
 	if (h->node->type == N_REAL) {
 		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+		settle(fs, h->node);
 		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		buf.buf[0].fd = h->fd;
 		buf.buf[0].pos = off;
@@ -1499,6 +1521,7 @@ static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	(void)ino;
 	if (h->node->type != N_REAL)
 		return (void)fuse_reply_err(req, EACCES);
+	settle(fs, h->node);
 	n = pwrite(h->fd, buf, size, off);
 	if (n < 0)
 		return (void)fuse_reply_err(req, errno);
@@ -1507,26 +1530,92 @@ static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 }
 
 /* Writes that came spliced from the kernel go to the store file the same
- * way, without a copy through our memory when libfuse can avoid it. */
+ * way, without a copy through our memory when libfuse can avoid it. With
+ * -o writebehind, large ones are answered first (writebehind.h). */
+#define BEHIND_MIN (64 * 1024)
+
+/* H's write-behind stream if IN may go behind: with -o writebehind, a
+ * large write spliced in, on a write-only handle (no page cache to keep
+ * coherent) not in append mode (where the store file's end, not OFF,
+ * places the data). */
+static struct wb_stream *behind_stream(struct afs *fs, struct handle *h, const struct fuse_bufvec *in,
+				       size_t size, int flags)
+{
+	struct wb_stream *s;
+
+	if (!fs->cfg.writebehind || !h->direct || (flags & O_APPEND) || in->count != 1 ||
+	    !(in->buf[0].flags & FUSE_BUF_IS_FD))
+		return NULL;
+	pthread_mutex_lock(&fs->open_lock);
+	if (!h->behind && !h->no_behind && size >= BEHIND_MIN) {
+		/* A pipe as large as a write request (max_write and a page). */
+		int rc = wb_stream_new(fs->wb, h->fd, &h->node->behind, 1u << 20, &h->behind);
+		if (rc < 0)
+			h->no_behind = true;   /* then its writes are synchronous */
+	}
+	s = h->behind;
+	pthread_mutex_unlock(&fs->open_lock);
+	return s;
+}
+
+/* The error of a write of H that went behind and failed, not yet given
+ * (0 or -errno), once H's writes are done. */
+static int behind_error(struct afs *fs, struct handle *h)
+{
+	struct wb_stream *s;
+
+	pthread_mutex_lock(&fs->open_lock);
+	s = h->behind;
+	pthread_mutex_unlock(&fs->open_lock);
+	return s ? wb_stream_take_error(s) : 0;
+}
+
+/* Moves the write's data out of libfuse's pipe into a stream's, without
+ * blocking: the stream's pipe is empty and holds a whole request. */
+static ssize_t fill_from(void *arg, int pipe_fd, size_t len)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD;
+	out.buf[0].fd = pipe_fd;
+	n = fuse_buf_copy(&out, arg, FUSE_BUF_SPLICE_NONBLOCK);
+	return n == -EAGAIN ? 0 : n;
+}
+
 static void afs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
 	struct afs *fs = FS(req);
 	struct handle *h = H(fi);
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	size_t size = fuse_buf_size(in), done = 0;
+	struct wb_stream *behind;
 	ssize_t n;
 
 	(void)ino;
 	if (h->node->type != N_REAL)
 		return (void)fuse_reply_err(req, EACCES);
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = h->fd;
-	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, in, 0);
-	if (n < 0)
-		return (void)fuse_reply_err(req, (int)-n);
+	behind = behind_stream(fs, h, in, size, fi->flags);
+	if (behind) {
+		n = wb_stream_write(behind, off, size, fill_from, in);
+		if (n < 0)
+			return (void)fuse_reply_err(req, (int)-n);
+		done = (size_t)n;
+	}
+	if (done < size) {
+		/* After what went behind: the writes land in order. */
+		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size - done);
+		settle(fs, h->node);
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = h->fd;
+		out.buf[0].pos = off + (off_t)done;
+		n = fuse_buf_copy(&out, in, 0);
+		if (n < 0 && !done)
+			return (void)fuse_reply_err(req, (int)-n);
+		done += n > 0 ? (size_t)n : 0;
+	}
 	written(fs, h);
-	fuse_reply_write(req, (size_t)n);
+	fuse_reply_write(req, done);
 }
 
 static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1535,8 +1624,12 @@ static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = H(fi);
 	struct node *n = h->node;
 	enum lang lang;
+	int rc = 0;
 
 	(void)ino;
+	/* close(2) gives the error of a write that went behind and failed. */
+	rc = -behind_error(fs, h);
+	settle(fs, n);
 	/* close(2) waits for this: mark the results pending now, so that a
 	 * read right after the writer's close sees the new run. */
 	if (n->type == N_REAL && h->writable) {
@@ -1549,7 +1642,7 @@ static void afs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		engine_unlock(fs->eng);
 	}
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, rc);
 }
 
 static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1560,6 +1653,7 @@ static void afs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	enum lang lang;
 
 	(void)ino;
+	settle(fs, n);
 	if (n->type == N_REAL && h->writable) {
 		engine_lock(fs->eng);
 		bool run = trigger_release_write(&n->trig);
@@ -1834,12 +1928,16 @@ static void afs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 
 static void afs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	struct afs *fs = FS(req);
 	struct handle *h = H(fi);
 	int rc;
 
 	(void)ino;
 	if (h->node->type != N_REAL)
 		return (void)fuse_reply_err(req, 0);
+	if ((rc = behind_error(fs, h)) < 0)
+		return (void)fuse_reply_err(req, -rc);
+	settle(fs, h->node);
 	rc = datasync ? fdatasync(h->fd) : fsync(h->fd);
 	fuse_reply_err(req, rc < 0 ? errno : 0);
 }
@@ -2086,8 +2184,10 @@ int afs_init_root(struct afs *fs, const char *store)
 	struct node *root = calloc(1, sizeof(*root));
 	struct stat st;
 
-	if (!root)
+	if (!root || wb_new(&fs->wb) < 0) {
+		free(root);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&fs->open_lock, NULL);
 	root->type = N_REAL;
 	root->fd = open(store, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -2138,6 +2238,8 @@ void afs_free(struct afs *fs)
 		unlink_open(fs, &d->link, &fs->open_dirs);
 		dir_handle_free(d);
 	}
+	wb_free(fs->wb);
+	fs->wb = NULL;
 	/* No read waits here: afs_loop_ended() answered them while the
 	 * session could still take a reply. */
 	for (size_t i = 0; i < fs->nodes.n_buckets; i++) {

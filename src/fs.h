@@ -1,9 +1,10 @@
 /* fs: the FUSE glue, and the one state struct of the daemon.
  *
  * Owns: the inode table (stored files and directories, and the virtual result
- * files), open handles, the low-level operations table, read requests
- * parked until a run produces more output or ends, or the mount is detached,
- * and the pollers of result files waiting for the same.
+ * files), open handles (and their write-behind streams, writebehind.h), the
+ * low-level operations table, read requests parked until a run produces
+ * more output or ends, or the mount is detached, and the pollers of result
+ * files waiting for the same.
  * Everything else it asks of the engine (saves, runs, result files) and of
  * names.h (what is a script, what is a result).
  */
@@ -19,6 +20,7 @@
 #include "mount_watch.h"
 #include "options.h"
 #include "poll_notify.h"
+#include "writebehind.h"
 
 struct handle;
 struct node;
@@ -50,6 +52,7 @@ struct afs {
 	struct open_link *open_files; /* handles the kernel has not released */
 	struct open_link *open_dirs;
 	struct mount_watch watch;
+	struct wb *wb;               /* large writes finished behind the writer */
 	uid_t uid;
 	gid_t gid;
 };

@@ -119,6 +119,18 @@ int parse_seconds(const char *s, unsigned *out)
 	return 0;
 }
 
+/* "on", "yes" or "1"; "off", "no" or "0". */
+static int parse_on_off(const char *s, bool *out)
+{
+	if (strcmp(s, "on") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
+		*out = true;
+	else if (strcmp(s, "off") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
 static int set_str(char **dst, const char *v)
 {
 	char *s = strdup(v);
@@ -226,12 +238,12 @@ int config_apply(struct config *c, const char *opt, char *err, size_t errsz)
 			BAD("bad warm '%s': give a number of spare sandboxes per language from 0 (none) to 64", v);
 	} else if (strcmp(key, "forkserver") == 0) {
 		NEED_VALUE();
-		if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)
-			c->forkserver = true;
-		else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0)
-			c->forkserver = false;
-		else
+		if (parse_on_off(v, &c->forkserver) < 0)
 			BAD("bad forkserver '%s': use -o forkserver=on or -o forkserver=off", v);
+	} else if (strcmp(key, "writebehind") == 0) {
+		NEED_VALUE();
+		if (parse_on_off(v, &c->writebehind) < 0)
+			BAD("bad writebehind '%s': use -o writebehind=on or -o writebehind=off", v);
 	} else if (strcmp(key, "warm_idle") == 0) {
 		NEED_VALUE();
 		if (parse_seconds(v, &c->warm_idle_s) < 0)
@@ -377,6 +389,8 @@ const char *config_help(void)
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
 "    -o forkserver=on|off   fork each Python run from a prepared sandbox (default on)\n"
+"    -o writebehind=on|off  answer large writes before the store has them: faster, but\n"
+"                           a killed daemon loses the last few MiB written (default off)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"

@@ -37,6 +37,7 @@ struct config {
 	unsigned warm;             /* local: spare sandboxes per language in use */
 	unsigned warm_idle_s;      /* local: spares go after this long without a run */
 	bool forkserver;           /* local: Python runs forked from a prepared sandbox */
+	bool writebehind;          /* large writes answered before the store has them */
 	char *image;               /* AgentBay image; NULL: code_latest */
 	char *api_key_file;        /* AgentBay API key from a file */
 	bool key_file_from_file;   /* api_key_file came from the configuration file */

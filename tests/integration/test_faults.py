@@ -580,6 +580,38 @@ def _write(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
 
 
 @pytest.mark.deadline(60)
+def test_store_full_with_writebehind(tmpfs_store, mount):
+    """-o writebehind near a full store: large writes are answered by the
+    store itself, so ENOSPC comes from the write that did not fit, the file
+    holds exactly what was accepted, and nothing else is lost."""
+    store = tmpfs_store("8m")
+    fs = mount(store=store, opts=["writebehind=on"])
+    fs.allow_log("No space left on device")
+    keep = os.urandom(300 * 1024)
+    fs.write("keep.bin", keep)
+    fd = os.open(fs.path("big.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    accepted, err = 0, None
+    chunk = os.urandom(256 * 1024)
+    try:
+        while accepted < 64 * 1024 * 1024:
+            accepted += os.write(fd, chunk)
+    except OSError as e:
+        err = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        err = err or e.errno
+    assert err == errno.ENOSPC, "expected ENOSPC from write or close, got %s after %d bytes" % (err, accepted)
+    assert 0 < accepted < 8 * 1024 * 1024
+    assert os.path.getsize(fs.path("big.bin")) == accepted
+    assert store_bytes(fs, "big.bin") == (chunk * (accepted // len(chunk) + 1))[:accepted]
+    assert fs.read_bytes("keep.bin") == keep
+    os.unlink(fs.path("big.bin"))
+    fs.save_and_wait("after.py", "print('room again')\n")
+    assert fs.read("after.out") == "room again\n"
+
+
+@pytest.mark.deadline(60)
 def test_store_read_only(tmpfs_store, mount):
     """The store remounted read-only: reads and results still work, every change
     gets EROFS, nothing runs, and the daemon stays up and unmounts cleanly."""

@@ -194,7 +194,9 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c.warm, 1);
 	assert_int_equal(f->c.warm_idle_s, 300);
 	assert_true(f->c.forkserver);
+	assert_false(f->c.writebehind);
 	assert_non_null(config_help());
+	assert_non_null(strstr(config_help(), "writebehind"));
 	assert_non_null(strstr(config_help(), "warm_idle"));
 	assert_non_null(strstr(config_help(), "max_script_size"));
 }
@@ -244,6 +246,11 @@ static void test_apply_good(void **state)
 	assert_false(f->c.forkserver);
 	apply_ok(f, "forkserver=yes");
 	assert_true(f->c.forkserver);
+	assert_false(f->c.writebehind);
+	apply_ok(f, "writebehind=on");
+	assert_true(f->c.writebehind);
+	apply_ok(f, "writebehind=no");
+	assert_false(f->c.writebehind);
 	apply_ok(f, "max_procs=16");
 	assert_int_equal(f->c.max_procs, 16);
 	apply_ok(f, "max_open_files=16");
@@ -468,6 +475,8 @@ static void test_apply_bad_values(void **state)
 		{ "forkserver=maybe", "forkserver" },
 		{ "forkserver=", "forkserver" },
 		{ "forkserver", "forkserver" },
+		{ "writebehind=fast", "writebehind" },
+		{ "writebehind", "writebehind" },
 		{ "warm_idle=x", "warm_idle" },
 		{ "max_procs=0", "max_procs" },
 		{ "max_procs=65537", "max_procs" },
