@@ -36,6 +36,7 @@ struct wb_stream {
 	unsigned next;           /* the pipe to try first */
 	struct wb_job job[PIPES];
 	int err;                 /* a failed job's errno, not yet given */
+	bool broken;             /* a pipe could not be emptied */
 };
 
 struct wb {
@@ -85,8 +86,6 @@ void wb_free(struct wb *wb)
  * without splice): through a buffer. */
 static int copy_through(struct wb *wb, int in, int fd, off_t *off, size_t *left)
 {
-	if (!wb->buf && !(wb->buf = malloc(COPY_CHUNK)))
-		return ENOMEM;
 	while (*left) {
 		ssize_t r = read(in, wb->buf, *left < COPY_CHUNK ? *left : COPY_CHUNK);
 		if (r < 0 && errno == EINTR)
@@ -108,21 +107,23 @@ static int copy_through(struct wb *wb, int in, int fd, off_t *off, size_t *left)
 }
 
 /* Empties IN of LEFT bytes that will not be written, so that the pipe is
- * clean for the stream's next write. */
-static void discard(struct wb *wb, int in, size_t left)
+ * clean for the stream's next write. False if it could not. */
+static bool discard(struct wb *wb, int in, size_t left)
 {
-	while (left && (wb->buf || (wb->buf = malloc(COPY_CHUNK)))) {
+	while (left) {
 		ssize_t r = read(in, wb->buf, left < COPY_CHUNK ? left : COPY_CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return;
+			return false;
 		left -= (size_t)r;
 	}
+	return true;
 }
 
-/* The job's data into the store file; 0 or an errno. */
-static int do_job(struct wb *wb, struct wb_job *j)
+/* The job's data into the store file; 0 or an errno. *STUCK when what
+ * failed could not be emptied out of the pipe. */
+static int do_job(struct wb *wb, struct wb_job *j, bool *stuck)
 {
 	int in = j->s->pipe[j->pi][0], err = 0;
 	off_t off = j->off;
@@ -142,8 +143,7 @@ static int do_job(struct wb *wb, struct wb_job *j)
 		}
 		left -= (size_t)r;
 	}
-	if (err)
-		discard(wb, in, left);
+	*stuck = err && !discard(wb, in, left);
 	return err;
 }
 
@@ -164,10 +164,15 @@ static void *writer_main(void *arg)
 		if (!wb->head)
 			wb->tail = NULL;
 		pthread_mutex_unlock(&wb->mu);
-		int err = do_job(wb, j);
+		bool stuck;
+		int err = do_job(wb, j, &stuck);
 		pthread_mutex_lock(&wb->mu);
 		if (err && !j->s->err)
 			j->s->err = err;
+		/* A pipe left holding data would put it in front of the next
+		 * write's: then the stream writes no more behind. */
+		if (stuck)
+			j->s->broken = true;
 		j->s->busy[j->pi] = false;
 		j->s->nbusy--;
 		wb->finished = j->seq;
@@ -186,6 +191,8 @@ static int start_thread(struct wb *wb)
 
 	if (wb->started)
 		return 0;
+	if (!wb->buf && !(wb->buf = malloc(COPY_CHUNK)))
+		return -ENOMEM;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	sigfillset(&all);
@@ -323,6 +330,10 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 		s->err = 0;
 		pthread_mutex_unlock(&wb->mu);
 		return rc;
+	}
+	if (s->broken) {
+		pthread_mutex_unlock(&wb->mu);
+		return 0;
 	}
 	while (s->nbusy == PIPES)
 		pthread_cond_wait(&wb->done, &wb->mu);
