@@ -32,7 +32,6 @@ struct wb_stream {
 	int pipe[PIPES][2];
 	size_t cap;              /* bytes each pipe holds */
 	bool busy[PIPES];        /* the pipe is being filled, or its job pending */
-	unsigned nbusy;
 	unsigned next;           /* the pipe to try first */
 	struct wb_job job[PIPES];
 	int err;                 /* a failed job's errno, not yet given */
@@ -174,7 +173,6 @@ static void *writer_main(void *arg)
 		if (stuck)
 			j->s->broken = true;
 		j->s->busy[j->pi] = false;
-		j->s->nbusy--;
 		wb->finished = j->seq;
 		pthread_cond_broadcast(&wb->done);
 	}
@@ -273,9 +271,19 @@ int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_byt
 }
 
 /* Under the lock. */
+static unsigned busy_pipes(const struct wb_stream *s)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < PIPES; i++)
+		n += s->busy[i];
+	return n;
+}
+
+/* Under the lock. */
 static void wait_idle(struct wb_stream *s)
 {
-	while (s->nbusy)
+	while (busy_pipes(s))
 		pthread_cond_wait(&s->wb->done, &s->wb->mu);
 }
 
@@ -335,12 +343,11 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 		pthread_mutex_unlock(&wb->mu);
 		return 0;
 	}
-	while (s->nbusy == PIPES)
+	while (busy_pipes(s) == PIPES)
 		pthread_cond_wait(&wb->done, &wb->mu);
 	for (pi = (int)(s->next % PIPES); s->busy[pi]; pi = (pi + 1) % PIPES)
 		;
 	s->busy[pi] = true;
-	s->nbusy++;
 	s->next = (unsigned)pi + 1;
 	pthread_mutex_unlock(&wb->mu);
 
@@ -350,7 +357,6 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 	pthread_mutex_lock(&wb->mu);
 	if (n <= 0) {
 		s->busy[pi] = false;
-		s->nbusy--;
 		pthread_cond_broadcast(&wb->done);
 		pthread_mutex_unlock(&wb->mu);
 		return n;
