@@ -640,12 +640,13 @@ void afs_loop_ended(struct afs *fs)
 	engine_unlock(fs->eng);
 }
 
-/* N's writes not yet in the store are: whoever reads, stats, truncates or
- * runs it waits for them first. */
+/* N's writes not yet in the store (every file's when N is NULL):
+ * whoever reads, stats, truncates or runs it waits for them first. Without
+ * -o writebehind none are ever queued, and no lock is taken. */
 static void settle(struct afs *fs, struct node *n)
 {
-	if (n->type == N_REAL)
-		wb_settle(fs->wb, &n->behind);
+	if (fs->cfg.writebehind && (!n || n->type == N_REAL))
+		wb_settle(fs->wb, n ? &n->behind : NULL);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -704,7 +705,7 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 		return (void)fuse_reply_err(req, ENOENT);
 	/* Its size must count the writes still behind (its node is not known
 	 * before the stat). */
-	wb_settle(fs->wb, NULL);
+	settle(fs, NULL);
 	engine_lock(fs->eng);
 	if (parent->view || name_view(name, NULL) == VK_RUNS)
 		engine_history_wait(fs->eng);
