@@ -476,6 +476,24 @@ def _write_quietly(path, text):
 # The store fills up
 # ----------------------------------------------------------------------------
 
+def write_until_error(path, chunk, limit):
+    """Writes CHUNK again and again into a new PATH until LIMIT bytes or an
+    error, then closes it: (bytes write() accepted, errno of the write or
+    the close that failed, or None)."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    accepted, err = 0, None
+    try:
+        while accepted < limit:
+            accepted += os.write(fd, chunk)
+    except OSError as e:
+        err = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        err = err or e.errno
+    return accepted, err
+
+
 @pytest.mark.deadline(60)
 def test_store_full(tmpfs_store, mount):
     """A 2 MiB store: a too-big file gets ENOSPC and holds what was accepted,
@@ -492,18 +510,8 @@ def test_store_full(tmpfs_store, mount):
     fs.write("loud.txt", loud)
 
     # A writer of a file bigger than the store.
-    fd = os.open(fs.path("big.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-    accepted, err = 0, None
     chunk = b"\xab" * CHUNK
-    try:
-        while accepted < 8 * 1024 * 1024:
-            accepted += os.write(fd, chunk)
-    except OSError as e:
-        err = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        err = err or e.errno
+    accepted, err = write_until_error(fs.path("big.bin"), chunk, 8 * 1024 * 1024)
     assert err == errno.ENOSPC, "expected ENOSPC from write or close, got %s after %d bytes" % (err, accepted)
     assert 0 < accepted < 2 * 1024 * 1024
     assert os.path.getsize(fs.path("big.bin")) == accepted
@@ -589,18 +597,8 @@ def test_store_full_with_writebehind(tmpfs_store, mount):
     fs.allow_log("No space left on device")
     keep = os.urandom(300 * 1024)
     fs.write("keep.bin", keep)
-    fd = os.open(fs.path("big.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-    accepted, err = 0, None
     chunk = os.urandom(256 * 1024)
-    try:
-        while accepted < 64 * 1024 * 1024:
-            accepted += os.write(fd, chunk)
-    except OSError as e:
-        err = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        err = err or e.errno
+    accepted, err = write_until_error(fs.path("big.bin"), chunk, 64 * 1024 * 1024)
     assert err == errno.ENOSPC, "expected ENOSPC from write or close, got %s after %d bytes" % (err, accepted)
     assert 0 < accepted < 8 * 1024 * 1024
     assert os.path.getsize(fs.path("big.bin")) == accepted
