@@ -464,13 +464,25 @@ static void overview_stat(struct afs *fs, struct node *n, struct stat *st)
 	st->st_mtim = st->st_ctim = st->st_atim = (struct timespec){ .tv_sec = engine_now_ms() / 1000 };
 }
 
-/* Serves a read from the text H took at open. */
+/* Serves a read from the text H took at open. The reply goes from a copy:
+ * the kernel ends the read while our writev of the reply is still inside
+ * the syscall, so the reader's close (and our release, freeing H->snap on
+ * another thread) can come before writev returns to us. */
 static void reply_snap(fuse_req_t req, const struct handle *h, size_t size, off_t off)
 {
-	if ((size_t)off >= h->snap_len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, h->snap + off, size < h->snap_len - (size_t)off ? size : h->snap_len - (size_t)off);
+	size_t len = (size_t)off >= h->snap_len ? 0 : h->snap_len - (size_t)off;
+	char *copy;
+
+	if (len > size)
+		len = size;
+	if (len == 0)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	copy = malloc(len);
+	if (!copy)
+		return (void)fuse_reply_err(req, ENOMEM);
+	memcpy(copy, h->snap + off, len);
+	fuse_reply_buf(req, copy, len);
+	free(copy);
 }
 
 /* Serves a read of a result file, or returns false when it has to wait.

@@ -146,3 +146,39 @@ def test_overview_lists_running_queued_and_recent(mount):
         open(m.path(".agentbayfs/other"))
     os.unlink(m.path("slow.py"))
     m.wait_run("next", 1)
+
+
+def test_snapshot_reads_race_their_close(mount):
+    """Readers of the overview, .status and .error opening, reading and
+    closing as fast as they can from several threads: each gets the whole
+    text. (The kernel can send the release of a handle while our reply to
+    its last read is still inside writev; under a sanitizer the daemon died
+    of that when the reply came from the handle's own buffer.)"""
+    import threading
+
+    m = mount(opts=["warm=0"])
+    m.save_and_wait("a.py", "raise ValueError('v')\n")
+    want = {name: m.read(name) for name in (".agentbayfs/status", "a.status", "a.error")}
+    errors = []
+
+    def reader(name):
+        try:
+            for _ in range(150):
+                with open(m.path(name), "rb") as f:
+                    got = f.read().decode()
+                if name != ".agentbayfs/status" and got != want[name]:
+                    errors.append((name, got))
+                    return
+                if name == ".agentbayfs/status" and not got.startswith("0 running"):
+                    errors.append((name, got))
+                    return
+        except OSError as e:
+            errors.append((name, e))
+
+    threads = [threading.Thread(target=reader, args=(name,)) for name in want for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
