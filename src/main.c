@@ -566,6 +566,9 @@ int main(int argc, char *argv[])
 			  "(apt-get install fuse3)?", mnt);
 		goto out_signals;
 	}
+	/* Killed, the daemon leaves the connection to the write-behind
+	 * helper: the mount dies once every answered write is stored. */
+	wb_hold(fs.wb, fuse_session_fd(fs.se));
 	if (fs.cfg.backend == BACKEND_AGENTBAY) {
 		struct ab_config ac = {
 			.api_key = abs.key,

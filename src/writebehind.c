@@ -8,13 +8,36 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define PAGE 4096
 #define COPY_CHUNK (64 * 1024)   /* the fallback copy's buffer */
 #define PIPES 4                  /* per stream: writes pending at once */
 #define ROOM_MARGIN ((uint64_t)256 << 20)
+
+/* What the daemon asks of the helper, with the store file's and the pipe's
+ * read end's descriptors (SCM_RIGHTS, in that order) ... */
+struct wb_ask {
+	uint64_t seq;
+	int64_t off;
+	uint64_t len;
+};
+
+/* ... and what the helper answers, in the same order. */
+struct wb_answer {
+	uint64_t seq;
+	int32_t err;             /* 0 or the errno of the failed write */
+	int32_t stuck;           /* what failed is still in the pipe */
+};
 
 struct wb_job {
 	struct wb_job *next;
@@ -40,15 +63,18 @@ struct wb_stream {
 
 struct wb {
 	pthread_mutex_t mu;
-	pthread_cond_t work;     /* for the thread: a job was queued, or stop */
 	pthread_cond_t done;     /* for waiters: a job was done */
-	struct wb_job *head, *tail;
+	struct wb_job *head, *tail;  /* asked of the helper, in order */
 	uint64_t queued;         /* sequence number of the newest queued job */
 	uint64_t finished;       /* ... of the newest done (jobs end in order) */
-	pthread_t thread;
+	int hold;                /* what the helper keeps open, or -1 */
+	int sock;                /* to the helper, or -1 */
+	pid_t helper;
+	pthread_t thread;        /* reads the helper's answers */
 	bool started;
 	bool stop;
-	char *buf;               /* the fallback copy's, the thread's own */
+	bool dead;               /* the helper is gone: nothing more goes behind */
+	char *buf;               /* the helper's fallback copy buffer */
 };
 
 int wb_new(struct wb **out)
@@ -58,10 +84,26 @@ int wb_new(struct wb **out)
 	if (!wb)
 		return -ENOMEM;
 	pthread_mutex_init(&wb->mu, NULL);
-	pthread_cond_init(&wb->work, NULL);
 	pthread_cond_init(&wb->done, NULL);
+	wb->hold = -1;
+	wb->sock = -1;
 	*out = wb;
 	return 0;
+}
+
+void wb_hold(struct wb *wb, int fd)
+{
+	pthread_mutex_lock(&wb->mu);
+	wb->hold = fd;
+	pthread_mutex_unlock(&wb->mu);
+}
+
+pid_t wb_helper(struct wb *wb)
+{
+	pthread_mutex_lock(&wb->mu);
+	pid_t pid = wb->started ? wb->helper : 0;
+	pthread_mutex_unlock(&wb->mu);
+	return pid;
 }
 
 void wb_free(struct wb *wb)
@@ -70,11 +112,16 @@ void wb_free(struct wb *wb)
 		return;
 	pthread_mutex_lock(&wb->mu);
 	wb->stop = true;
-	pthread_cond_signal(&wb->work);
 	pthread_mutex_unlock(&wb->mu);
-	if (wb->started)
+	if (wb->started) {
+		/* The helper does what it was asked, sees the end and exits;
+		 * then the answer thread sees the end. */
+		shutdown(wb->sock, SHUT_WR);
 		pthread_join(wb->thread, NULL);
-	pthread_cond_destroy(&wb->work);
+		close(wb->sock);
+		while (waitpid(wb->helper, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	pthread_cond_destroy(&wb->done);
 	pthread_mutex_destroy(&wb->mu);
 	free(wb->buf);
@@ -82,35 +129,49 @@ void wb_free(struct wb *wb)
 }
 
 /* Writes what splice() could not (a target opened O_APPEND, a file system
- * without splice): through a buffer. */
-static int copy_through(struct wb *wb, int in, int fd, off_t *off, size_t *left)
+ * without splice): through BUF, or one of its own when BUF is NULL. */
+static int copy_through(char *buf, int in, int fd, off_t *off, size_t *left)
 {
-	while (*left) {
-		ssize_t r = read(in, wb->buf, *left < COPY_CHUNK ? *left : COPY_CHUNK);
+	char *own = buf ? NULL : malloc(COPY_CHUNK);
+	int err = 0;
+
+	if (!buf && !(buf = own))
+		return ENOMEM;
+	while (*left && !err) {
+		ssize_t r = read(in, buf, *left < COPY_CHUNK ? *left : COPY_CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return r < 0 ? errno : EIO;
+		if (r <= 0) {
+			err = r < 0 ? errno : EIO;
+			break;
+		}
 		for (ssize_t at = 0; at < r;) {
-			ssize_t w = pwrite(fd, wb->buf + at, (size_t)(r - at), *off);
+			ssize_t w = pwrite(fd, buf + at, (size_t)(r - at), *off);
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
-				return w < 0 ? errno : EIO;
+			if (w <= 0) {
+				/* What was read and not written is gone from the pipe. */
+				err = w < 0 ? errno : EIO;
+				*left -= (size_t)(r - at);
+				break;
+			}
 			at += w;
 			*off += w;
 			*left -= (size_t)w;
 		}
 	}
-	return 0;
+	free(own);
+	return err;
 }
 
 /* Empties IN of LEFT bytes that will not be written, so that the pipe is
  * clean for the stream's next write. False if it could not. */
-static bool discard(struct wb *wb, int in, size_t left)
+static bool discard(int in, size_t left)
 {
+	char sink[4096];
+
 	while (left) {
-		ssize_t r = read(in, wb->buf, left < COPY_CHUNK ? left : COPY_CHUNK);
+		ssize_t r = read(in, sink, left < sizeof(sink) ? left : sizeof(sink));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -120,20 +181,19 @@ static bool discard(struct wb *wb, int in, size_t left)
 	return true;
 }
 
-/* The job's data into the store file; 0 or an errno. *STUCK when what
- * failed could not be emptied out of the pipe. */
-static int do_job(struct wb *wb, struct wb_job *j, bool *stuck)
+/* LEN bytes from the pipe IN into FD at OFF; 0 or an errno. *STUCK when
+ * what failed could not be emptied out of the pipe. BUF as copy_through's. */
+static int do_job(char *buf, int in, int fd, off_t off, size_t len, bool *stuck)
 {
-	int in = j->s->pipe[j->pi][0], err = 0;
-	off_t off = j->off;
-	size_t left = j->len;
+	size_t left = len;
+	int err = 0;
 
 	while (left) {
-		ssize_t r = splice(in, NULL, j->s->fd, &off, left, SPLICE_F_MOVE);
+		ssize_t r = splice(in, NULL, fd, &off, left, SPLICE_F_MOVE);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EINVAL) {
-			err = copy_through(wb, in, j->s->fd, &off, &left);
+			err = copy_through(buf, in, fd, &off, &left);
 			break;
 		}
 		if (r <= 0) {
@@ -142,66 +202,224 @@ static int do_job(struct wb *wb, struct wb_job *j, bool *stuck)
 		}
 		left -= (size_t)r;
 	}
-	*stuck = err && !discard(wb, in, left);
+	*stuck = err && !discard(in, left);
 	return err;
 }
 
-static void *writer_main(void *arg)
+/* ---- the helper process ------------------------------------------------ */
+
+/* Closes the descriptors from LO to HI. */
+static void close_span(unsigned lo, unsigned hi)
+{
+	if (lo > hi || syscall(SYS_close_range, lo, hi, 0u) == 0 || errno != ENOSYS)
+		return;
+	/* Kernels before 5.9. */
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = lo; fd <= (long)hi && fd < max; fd++)
+		close((int)fd);
+}
+
+/* Closes every descriptor but A and B (B may be -1). */
+static void close_all_but(int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned from = 0;
+
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < 0)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_span(from, (unsigned)keep[i] - 1);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_span(from, ~0u);
+}
+
+/* The helper: a copy of the daemon that only does the writes it is asked,
+ * in order, and answers each. Forked from a threaded process, it uses
+ * system calls only (no allocation, no locks). Signals are blocked: a ^C
+ * meant for the daemon must not cut it short; it ends when the daemon's end
+ * of SOCK closes, dead or alive, after doing everything asked before. */
+static _Noreturn void helper_main(int sock, int hold, char *buf)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_NAME, "agentbayfs-wb", 0, 0, 0);
+	close_all_but(sock, hold);
+	for (;;) {
+		struct wb_ask q;
+		union {
+			char b[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				      .msg_controllen = sizeof(u.b) };
+		int fds[2] = { -1, -1 };
+
+		ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(r < 0);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+			memcpy(fds, CMSG_DATA(c), sizeof(fds));
+		struct wb_answer a = { .seq = q.seq, .err = EIO, .stuck = 1 };
+		if (r == sizeof(q) && fds[0] >= 0 && fds[1] >= 0 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			bool stuck;
+			a.err = do_job(buf, fds[1], fds[0], (off_t)q.off, (size_t)q.len, &stuck);
+			a.stuck = stuck;
+		}
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		/* Gone with the daemon: nobody to tell. */
+		send(sock, &a, sizeof(a), MSG_NOSIGNAL);
+	}
+}
+
+/* Under the lock: a finished job. */
+static void job_done(struct wb *wb, struct wb_job *j, int err, bool stuck)
+{
+	if (err && !j->s->err)
+		j->s->err = err;
+	/* A pipe left holding data would put it in front of the next
+	 * write's: then the stream writes no more behind. */
+	if (stuck)
+		j->s->broken = true;
+	j->s->busy[j->pi] = false;
+	wb->finished = j->seq;
+	pthread_cond_broadcast(&wb->done);
+}
+
+/* Under the lock: the helper is gone. What it had not written is still in
+ * the pipes (it takes from the front as it writes): the rest of each job
+ * is written here, in order, so nothing answered is lost. */
+static void take_over(struct wb *wb)
+{
+	wb->dead = true;
+	while (wb->head) {
+		struct wb_job *j = wb->head;
+		int in = j->s->pipe[j->pi][0], left = 0, err = 0;
+		bool stuck = false;
+
+		wb->head = j->next;
+		if (ioctl(in, FIONREAD, &left) < 0)
+			err = errno, stuck = true;
+		else if ((size_t)left > j->len)
+			err = EIO, stuck = true;
+		else if (left > 0)
+			err = do_job(NULL, in, j->s->fd, j->off + (off_t)(j->len - (size_t)left), (size_t)left,
+				     &stuck);
+		job_done(wb, j, err, stuck);
+	}
+	wb->tail = NULL;
+}
+
+static void *answers_main(void *arg)
 {
 	struct wb *wb = arg;
 
 	pthread_setname_np(pthread_self(), "writebehind");
-
-	pthread_mutex_lock(&wb->mu);
 	for (;;) {
-		while (!wb->head && !wb->stop)
-			pthread_cond_wait(&wb->work, &wb->mu);
+		struct wb_answer a;
+		ssize_t r = recv(wb->sock, &a, sizeof(a), 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		pthread_mutex_lock(&wb->mu);
 		struct wb_job *j = wb->head;
-		if (!j)
+		if (r != sizeof(a) || !j || j->seq != a.seq) {
+			bool stopping = wb->stop && !j;
+			if (!stopping)
+				log_warn("the write-behind helper (pid %d) %s%s; large writes are "
+					 "synchronous from now on", (int)wb->helper,
+					 r == 0 ? "ended" : r < 0 ? "is gone: " : "answered out of order",
+					 r < 0 ? strerror(errno) : "");
+			take_over(wb);
+			pthread_mutex_unlock(&wb->mu);
 			break;
+		}
 		wb->head = j->next;
 		if (!wb->head)
 			wb->tail = NULL;
+		job_done(wb, j, a.err, a.stuck);
 		pthread_mutex_unlock(&wb->mu);
-		bool stuck;
-		int err = do_job(wb, j, &stuck);
-		pthread_mutex_lock(&wb->mu);
-		if (err && !j->s->err)
-			j->s->err = err;
-		/* A pipe left holding data would put it in front of the next
-		 * write's: then the stream writes no more behind. */
-		if (stuck)
-			j->s->broken = true;
-		j->s->busy[j->pi] = false;
-		wb->finished = j->seq;
-		pthread_cond_broadcast(&wb->done);
 	}
-	pthread_mutex_unlock(&wb->mu);
 	return NULL;
 }
 
-/* Under the lock. */
-static int start_thread(struct wb *wb)
+/* Under the lock: the helper and the thread reading its answers. */
+static int start_helper(struct wb *wb)
 {
 	pthread_attr_t attr;
 	sigset_t all, old;
-	int rc;
+	int sp[2], rc;
 
+	if (wb->dead)
+		return -EPIPE;
 	if (wb->started)
 		return 0;
 	if (!wb->buf && !(wb->buf = malloc(COPY_CHUNK)))
 		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid == 0)
+		helper_main(sp[1], wb->hold, wb->buf);
+	rc = pid < 0 ? -errno : 0;
+	close(sp[1]);
+	if (rc) {
+		close(sp[0]);
+		return rc;
+	}
+	wb->sock = sp[0];
+	wb->helper = pid;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&wb->thread, &attr, writer_main, wb);
+	rc = pthread_create(&wb->thread, &attr, answers_main, wb);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	if (rc)
+	if (rc) {
+		/* The helper ends when its socket closes. */
+		close(wb->sock);
+		wb->sock = -1;
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		wb->dead = true;
 		return -rc;
+	}
 	wb->started = true;
 	return 0;
+}
+
+/* Under the lock: asks the helper to do J. False when it cannot be asked
+ * (its socket full, or the helper gone). */
+static bool ask(struct wb *wb, const struct wb_job *j)
+{
+	struct wb_ask q = { .seq = j->seq, .off = (int64_t)j->off, .len = (uint64_t)j->len };
+	int fds[2] = { j->s->fd, j->s->pipe[j->pi][0] };
+	union {
+		char b[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	if (wb->dead)
+		return false;
+	memset(u.b, 0, sizeof(u.b));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	return sendmsg(wb->sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(q);
 }
 
 /* The store holds LEN more bytes and ROOM_MARGIN besides (what other
@@ -258,7 +476,7 @@ int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_byt
 		rc = -ENOBUFS;
 	if (!rc) {
 		pthread_mutex_lock(&wb->mu);
-		rc = start_thread(wb);
+		rc = start_helper(wb);
 		pthread_mutex_unlock(&wb->mu);
 	}
 	if (rc) {
@@ -339,7 +557,7 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 		pthread_mutex_unlock(&wb->mu);
 		return rc;
 	}
-	if (s->broken) {
+	if (s->broken || wb->dead) {
 		pthread_mutex_unlock(&wb->mu);
 		return 0;
 	}
@@ -362,16 +580,32 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 		return n;
 	}
 	struct wb_job *j = &s->job[pi];
-	*j = (struct wb_job){ .s = s, .pi = pi, .off = off, .len = (size_t)n, .seq = ++wb->queued };
-	if (wb->tail)
-		wb->tail->next = j;
-	else
-		wb->head = j;
-	wb->tail = j;
-	s->group->last = j->seq;
-	pthread_cond_signal(&wb->work);
+	*j = (struct wb_job){ .s = s, .pi = pi, .off = off, .len = (size_t)n, .seq = wb->queued + 1 };
+	if (ask(wb, j)) {
+		wb->queued = j->seq;
+		if (wb->tail)
+			wb->tail->next = j;
+		else
+			wb->head = j;
+		wb->tail = j;
+		s->group->last = j->seq;
+		pthread_mutex_unlock(&wb->mu);
+		return n;
+	}
+	/* Not asked: written here, after what its file has pending. */
+	uint64_t until = s->group->last;
+	while (wb->finished < until && !wb->dead)
+		pthread_cond_wait(&wb->done, &wb->mu);
 	pthread_mutex_unlock(&wb->mu);
-	return n;
+	bool stuck;
+	int err = do_job(NULL, s->pipe[pi][0], s->fd, off, (size_t)n, &stuck);
+	pthread_mutex_lock(&wb->mu);
+	if (stuck)
+		s->broken = true;
+	s->busy[pi] = false;
+	pthread_cond_broadcast(&wb->done);
+	pthread_mutex_unlock(&wb->mu);
+	return err ? -err : n;
 }
 
 void wb_settle(struct wb *wb, const struct wb_group *group)

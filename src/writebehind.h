@@ -3,19 +3,29 @@
  *
  * A large write reaches the daemon in a pipe (libfuse splices it from
  * /dev/fuse). Its pages move, without a copy, into one of four pipes of the
- * handle's stream; the writer is answered at once, and the mount's writer
- * thread splices the pages into the store file. So the kernel's copy of the
+ * handle's stream; the writer is answered at once, and a helper process
+ * splices the pages into the store file. So the kernel's copy of the
  * writer's next write and the store's copy of this one overlap, on two
  * CPUs, where each write used to wait for both.
  *
- * Owns: the writer thread (started at the first queued write), the queue,
- * and the streams' pipes. Knows nothing of FUSE: a stream is filled through
- * a callback.
+ * Why a process, not a thread: what was answered must reach the store even
+ * if the daemon is killed. The helper (a fork of the daemon, named
+ * "agentbayfs-wb", started at the first stream) holds the pipes' read ends
+ * for each write it was asked, and the descriptor given to wb_hold() (the
+ * FUSE connection: the mount dies only once the helper is done); it
+ * finishes everything it was asked and exits when the daemon's end of its
+ * socket closes. If the helper dies instead, the daemon writes what is
+ * still in the pipes itself, and writes synchronously from then on. Only
+ * killing both at once loses what was answered and not yet written (at
+ * most four pipes per open handle).
+ *
+ * Owns: the helper, the thread that reads its answers (named
+ * "writebehind"), the queue, and the streams' pipes. Knows nothing of
+ * FUSE: a stream is filled through a callback.
  *
  * Order: queued writes are done one at a time in the order they were
- * queued, across all streams, by one thread. At most four writes per stream
- * are pending (one per pipe), so what is not yet in the store is bounded by
- * four pipes' capacity per open handle.
+ * queued, across all streams, by the helper. At most four writes per
+ * stream are pending (one per pipe).
  *
  * Errors: a queued write that fails keeps its errno in its stream; the
  * stream's next write, wb_stream_take_error() (for flush and fsync) or
@@ -41,10 +51,15 @@ struct wb_group {
 	uint64_t last;           /* sequence number of its newest queued write */
 };
 
-/* A writer with no thread yet. 0, or -errno. */
+/* A writer with no helper yet. 0, or -errno. */
 int wb_new(struct wb **out);
-/* Finishes every queued write, stops the thread, frees WB. Its streams
- * must have been freed. */
+/* The helper, once started, keeps FD open until it has done every write
+ * asked of it, even when the daemon dies first. Before the first stream. */
+void wb_hold(struct wb *wb, int fd);
+/* The helper's pid; 0 before it starts. */
+pid_t wb_helper(struct wb *wb);
+/* Finishes every queued write, ends the helper and the thread, frees WB.
+ * Its streams must have been freed. */
 void wb_free(struct wb *wb);
 
 /* A stream writing into FD (the caller's, kept open until the stream is
@@ -67,10 +82,11 @@ typedef ssize_t (*wb_fill_fn)(void *arg, int pipe_fd, size_t len);
 
 /* Queues LEN bytes (at most wb_stream_max()) to be written at OFF: waits
  * for a free pipe of the stream, has FILL move the data into it, and
- * queues what it moved. Returns the bytes queued, possibly fewer than LEN
- * (the caller writes the rest itself after wb_settle()), or -errno: the
- * error of an earlier queued write not yet given (nothing is queued then),
- * or FILL's. */
+ * queues what it moved; when the helper cannot take it (gone, or its
+ * socket full), writes it here instead. Returns the bytes queued or
+ * written, possibly fewer than LEN (the caller writes the rest itself after
+ * wb_settle()), or -errno: the error of an earlier queued write not yet
+ * given (nothing is queued then), FILL's, or that of the write done here. */
 ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn fill, void *arg);
 
 /* The error of a failed queued write of S not yet given (0 or -errno),

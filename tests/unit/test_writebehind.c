@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -296,6 +298,108 @@ static void test_write_larger_than_a_pipe_is_cut(void **state)
 	close(fd);
 }
 
+/* Chunk I of the kill tests: a byte pattern that shows order and place. */
+static char chunk_byte(int i)
+{
+	return (char)('a' + i % 23);
+}
+
+/* The writer (here a forked copy of the test) is killed with writes still
+ * queued: the helper finishes them, and lets go of the held descriptor
+ * only then. So once the held pipe reads end-of-file, the file holds every
+ * write that was answered. */
+static void test_helper_finishes_after_the_writer_is_killed(void **state)
+{
+	int fd = tmpfile_fd(-1), held[2], st;
+	enum { N = 24 };
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(pipe2(held, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct wb *wb;
+		struct wb_stream *s;
+		struct wb_group g = { 0 };
+		close(held[0]);
+		if (wb_new(&wb) < 0)
+			_exit(2);
+		wb_hold(wb, held[1]);
+		if (wb_stream_new(wb, fd, &g, 1 << 20, &s) < 0)
+			_exit(3);
+		len = wb_stream_max(s);
+		for (int i = 0; i < N; i++)
+			if (put(s, (off_t)i * (off_t)len, chunk_byte(i), len) != (ssize_t)len)
+				_exit(4);
+		/* No settle, no free: the daemon's kill -9. */
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	close(held[1]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	char c;
+	assert_int_equal(read(held[0], &c, 1), 0);   /* the helper is done */
+	close(held[0]);
+	len = (1 << 20) - 4096;
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)(N * len));
+	for (int i = 0; i < N; i++)
+		expect_content(fd, (off_t)i * (off_t)len, chunk_byte(i), len);
+	close(fd);
+}
+
+/* The helper is killed while writes are queued: the daemon writes what it
+ * had not (the rest of each pipe), writes synchronously after that, and no
+ * byte is lost or misplaced. */
+static void test_helper_killed_daemon_takes_over(void **state)
+{
+	struct wb *wb;
+	struct wb_stream *s, *s2;
+	struct wb_group g = { 0 };
+	int fd = tmpfile_fd(-1), st;
+	enum { N = 40 };
+	size_t len;
+
+	(void)state;
+	assert_int_equal(wb_new(&wb), 0);
+	assert_int_equal(wb_stream_new(wb, fd, &g, 1 << 20, &s), 0);
+	len = wb_stream_max(s);
+	pid_t helper = wb_helper(wb);
+	assert_true(helper > 0);
+	for (int i = 0; i < N; i++) {
+		if (i == N / 2)
+			assert_int_equal(kill(helper, SIGKILL), 0);
+		ssize_t n = put(s, (off_t)i * (off_t)len, chunk_byte(i), len);
+		if (n == 0) {
+			/* Refused once the helper is known gone: the caller's. */
+			char *data = malloc(len);
+			assert_non_null(data);
+			memset(data, chunk_byte(i), len);
+			wb_settle(wb, &g);
+			assert_int_equal(pwrite(fd, data, len, (off_t)i * (off_t)len), (ssize_t)len);
+			free(data);
+		} else {
+			assert_int_equal(n, (ssize_t)len);
+		}
+	}
+	wb_settle(wb, &g);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)(N * len));
+	for (int i = 0; i < N; i++)
+		expect_content(fd, (off_t)i * (off_t)len, chunk_byte(i), len);
+	assert_int_equal(wb_stream_take_error(s), 0);
+	/* No new helper: a new stream is refused (its writes go synchronous). */
+	assert_int_equal(wb_stream_new(wb, fd, &g, 1 << 20, &s2), -EPIPE);
+	assert_int_equal(wb_stream_free(s), 0);
+	assert_int_equal(waitpid(helper, &st, 0), helper);
+	wb_free(wb);
+	close(fd);
+}
+
 static void test_free_without_streams(void **state)
 {
 	struct wb *wb;
@@ -319,6 +423,8 @@ int main(void)
 		cmocka_unit_test(test_append_mode_falls_back_to_copy),
 		cmocka_unit_test(test_short_and_failed_fills),
 		cmocka_unit_test(test_write_larger_than_a_pipe_is_cut),
+		cmocka_unit_test(test_helper_finishes_after_the_writer_is_killed),
+		cmocka_unit_test(test_helper_killed_daemon_takes_over),
 		cmocka_unit_test(test_free_without_streams),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
