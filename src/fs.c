@@ -464,6 +464,18 @@ static void overview_stat(struct afs *fs, struct node *n, struct stat *st)
 	st->st_mtim = st->st_ctim = st->st_atim = (struct timespec){ .tv_sec = engine_now_ms() / 1000 };
 }
 
+/* Answers a lookup of the overview's folder or file N. Under the lock, as
+ * every count of lookups is (forget takes it). */
+static void overview_entry(struct afs *fs, fuse_req_t req, struct node *n)
+{
+	struct stat st;
+
+	overview_stat(fs, n, &st);
+	engine_lock(fs->eng);
+	reply_entry(fs, req, n, &st, 0);
+	engine_unlock(fs->eng);
+}
+
 /* Serves a read from the text H took at open. The reply goes from a copy:
  * the kernel ends the read while our writev of the reply is still inside
  * the syscall, so the reader's close (and our release, freeing H->snap on
@@ -703,16 +715,12 @@ static void afs_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	struct stat st;
 	int rc;
 
-	if (parent == fs->overview && strcmp(name, OVERVIEW_FILE) == 0) {
-		overview_stat(fs, fs->overview_file, &st);
-		return reply_entry(fs, req, fs->overview_file, &st, 0);
-	}
+	if (parent == fs->overview && strcmp(name, OVERVIEW_FILE) == 0)
+		return overview_entry(fs, req, fs->overview_file);
 	if (parent->type != N_REAL || parent->fmt != S_IFDIR)
 		return (void)fuse_reply_err(req, parent->type == N_OVERVIEW ? ENOENT : ENOTDIR);
-	if (parent == fs->root && strcmp(name, NAMES_META_DIR) == 0) {
-		overview_stat(fs, fs->overview, &st);
-		return reply_entry(fs, req, fs->overview, &st, 0);
-	}
+	if (parent == fs->root && strcmp(name, NAMES_META_DIR) == 0)
+		return overview_entry(fs, req, fs->overview);
 	if (name_is_reserved(name))
 		return (void)fuse_reply_err(req, ENOENT);
 	/* Its size must count the writes still behind (its node is not known
