@@ -677,19 +677,19 @@ static void settle(struct afs *fs, struct node *n)
 
 static void afs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	struct afs *fs = userdata;
-
+	(void)userdata;
 	/* Saves are detected on FLUSH and RELEASE of each handle: no writeback
 	 * cache, which would merge and defer writes. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/* Plain files in requests of 1 MiB rather than 128 KiB ones: a FUSE
 	 * round trip costs more than the copy. libfuse splices a request in
-	 * (no copy through our memory) only when header (4 KiB) and data fit
-	 * its pipe, at most pipe-max-size (1 MiB by default) unless it has
-	 * CAP_SYS_RESOURCE; else it reads each request into its buffer. Read
-	 * so, one 1 MiB request took less time than a spliced 1 MiB less 4 KiB
-	 * and the 4 KiB after it. Writing behind needs the requests in pipes. */
-	conn->max_write = fs->cfg.writebehind ? (1u << 20) - 4096 : 1u << 20;
+	 * only when header (4 KiB) and data fit its pipe, at most
+	 * pipe-max-size (1 MiB by default) unless it has CAP_SYS_RESOURCE;
+	 * else it reads each request into its buffer. Read so, one 1 MiB
+	 * request took less time than a spliced 1 MiB less 4 KiB and the
+	 * 4 KiB after it (the kernel copies a direct write's pages into the
+	 * pipe's anyway, fresh pages each time). */
+	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
 #ifndef AFS_TSAN
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
@@ -1550,27 +1550,23 @@ static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	fuse_reply_write(req, (size_t)n);
 }
 
-/* Writes that came spliced from the kernel go to the store file the same
- * way, without a copy through our memory when libfuse can avoid it. With
- * -o writebehind, large ones are answered first (writebehind.h). */
+/* Writes go to the store file from libfuse's buffer (or, spliced in, from
+ * its pipe). Large ones are answered first, unless -o writebehind=off
+ * (writebehind.h). */
 #define BEHIND_MIN (64 * 1024)
 
-/* H's write-behind stream if IN may go behind: with -o writebehind, a
- * large write spliced in, on a write-only handle (no page cache to keep
- * coherent) not in append mode (where the store file's end, not OFF,
- * places the data). */
-static struct wb_stream *behind_stream(struct afs *fs, struct handle *h, const struct fuse_bufvec *in,
-				       size_t size, int flags)
+/* H's write-behind stream if IN may go behind: unless -o writebehind=off, a
+ * large write on a write-only handle (no page cache to keep coherent) not
+ * in append mode (where the store file's end, not OFF, places the data). */
+static struct wb_stream *behind_stream(struct afs *fs, struct handle *h, size_t size, int flags)
 {
 	struct wb_stream *s;
 
-	if (!fs->cfg.writebehind || !h->direct || (flags & O_APPEND) || in->count != 1 ||
-	    !(in->buf[0].flags & FUSE_BUF_IS_FD))
+	if (!fs->cfg.writebehind || !h->direct || (flags & O_APPEND))
 		return NULL;
 	pthread_mutex_lock(&fs->open_lock);
 	if (!h->behind && !h->no_behind && size >= BEHIND_MIN) {
-		/* A pipe as large as a write request (max_write and a page). */
-		int rc = wb_stream_new(fs->wb, h->fd, &h->node->behind, 1u << 20, &h->behind);
+		int rc = wb_stream_new(fs->wb, h->fd, &h->node->behind, &h->behind);
 		if (rc < 0)
 			h->no_behind = true;   /* then its writes are synchronous */
 	}
@@ -1591,17 +1587,13 @@ static int behind_error(struct afs *fs, struct handle *h)
 	return s ? wb_stream_take_error(s) : 0;
 }
 
-/* Moves the write's data out of libfuse's pipe into a stream's, without
- * blocking: the stream's pipe is empty and holds a whole request. */
-static ssize_t fill_from(void *arg, int pipe_fd, size_t len)
+/* Copies the write's data (from libfuse's buffer or pipe) into a slot. */
+static ssize_t fill_from(void *arg, void *dst, size_t len)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
-	ssize_t n;
 
-	out.buf[0].flags = FUSE_BUF_IS_FD;
-	out.buf[0].fd = pipe_fd;
-	n = fuse_buf_copy(&out, arg, FUSE_BUF_SPLICE_NONBLOCK);
-	return n == -EAGAIN ? 0 : n;
+	out.buf[0].mem = dst;
+	return fuse_buf_copy(&out, arg, 0);
 }
 
 static void afs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -1616,7 +1608,7 @@ static void afs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	(void)ino;
 	if (h->node->type != N_REAL)
 		return (void)fuse_reply_err(req, EACCES);
-	behind = behind_stream(fs, h, in, size, fi->flags);
+	behind = behind_stream(fs, h, size, fi->flags);
 	if (behind) {
 		n = wb_stream_write(behind, off, size, fill_from, in);
 		if (n < 0)

@@ -3,13 +3,12 @@
 #include "writebehind.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,30 +18,28 @@
 
 #include "log.h"
 
-#define PAGE 4096
-#define COPY_CHUNK (64 * 1024)   /* the fallback copy's buffer */
-#define PIPES 4                  /* per stream: writes pending at once */
+#define SLOTS 4                  /* writes pending at once, all streams */
+#define SLOT_BYTES ((size_t)1 << 20)
 #define ROOM_MARGIN ((uint64_t)256 << 20)
 
-/* What the daemon asks of the helper, with the store file's and the pipe's
- * read end's descriptors (SCM_RIGHTS, in that order) ... */
+/* What the daemon asks of the helper, with the store file's descriptor
+ * (SCM_RIGHTS) ... */
 struct wb_ask {
 	uint64_t seq;
 	int64_t off;
 	uint64_t len;
+	uint32_t slot;
 };
 
 /* ... and what the helper answers, in the same order. */
 struct wb_answer {
 	uint64_t seq;
 	int32_t err;             /* 0 or the errno of the failed write */
-	int32_t stuck;           /* what failed is still in the pipe */
 };
 
 struct wb_job {
 	struct wb_job *next;
 	struct wb_stream *s;
-	int pi;                  /* which of the stream's pipes holds the data */
 	off_t off;
 	size_t len;
 	uint64_t seq;
@@ -52,29 +49,26 @@ struct wb_stream {
 	struct wb *wb;
 	int fd;
 	struct wb_group *group;
-	int pipe[PIPES][2];
-	size_t cap;              /* bytes each pipe holds */
-	bool busy[PIPES];        /* the pipe is being filled, or its job pending */
-	unsigned next;           /* the pipe to try first */
-	struct wb_job job[PIPES];
+	unsigned busy;           /* slots it is filling or has pending */
 	int err;                 /* a failed job's errno, not yet given */
-	bool broken;             /* a pipe could not be emptied */
 };
 
 struct wb {
 	pthread_mutex_t mu;
-	pthread_cond_t done;     /* for waiters: a job was done */
+	pthread_cond_t done;     /* for waiters: a job was done or queued */
 	struct wb_job *head, *tail;  /* asked of the helper, in order */
 	uint64_t queued;         /* sequence number of the newest queued job */
 	uint64_t finished;       /* ... of the newest done (jobs end in order) */
+	char *slots;             /* SLOTS of SLOT_BYTES, shared with the helper */
+	bool slot_busy[SLOTS];
+	struct wb_job job[SLOTS];    /* the job of each slot */
+	unsigned streams;
 	int hold;                /* what the helper keeps open, or -1 */
 	int sock;                /* to the helper, or -1 */
 	pid_t helper;
-	pthread_t thread;        /* reads the helper's answers */
 	bool started;
-	bool stop;
+	bool pumping;            /* a thread is reading the helper's answers */
 	bool dead;               /* the helper is gone: nothing more goes behind */
-	char *buf;               /* the helper's fallback copy buffer */
 };
 
 int wb_new(struct wb **out)
@@ -110,100 +104,34 @@ void wb_free(struct wb *wb)
 {
 	if (!wb)
 		return;
-	pthread_mutex_lock(&wb->mu);
-	wb->stop = true;
-	pthread_mutex_unlock(&wb->mu);
 	if (wb->started) {
-		/* The helper does what it was asked, sees the end and exits;
-		 * then the answer thread sees the end. */
-		shutdown(wb->sock, SHUT_WR);
-		pthread_join(wb->thread, NULL);
+		/* Nothing is pending (the streams are gone): the helper sees
+		 * the end and exits. */
 		close(wb->sock);
 		while (waitpid(wb->helper, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (wb->slots)
+		munmap(wb->slots, SLOTS * SLOT_BYTES);
 	pthread_cond_destroy(&wb->done);
 	pthread_mutex_destroy(&wb->mu);
-	free(wb->buf);
 	free(wb);
 }
 
-/* Writes what splice() could not (a target opened O_APPEND, a file system
- * without splice): through BUF, or one of its own when BUF is NULL. */
-static int copy_through(char *buf, int in, int fd, off_t *off, size_t *left)
+/* LEN bytes of DATA into FD at OFF; 0 or an errno. */
+static int write_all(int fd, const char *data, size_t len, off_t off)
 {
-	char *own = buf ? NULL : malloc(COPY_CHUNK);
-	int err = 0;
-
-	if (!buf && !(buf = own))
-		return ENOMEM;
-	while (*left && !err) {
-		ssize_t r = read(in, buf, *left < COPY_CHUNK ? *left : COPY_CHUNK);
-		if (r < 0 && errno == EINTR)
+	while (len) {
+		ssize_t w = pwrite(fd, data, len, off);
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
-			err = r < 0 ? errno : EIO;
-			break;
-		}
-		for (ssize_t at = 0; at < r;) {
-			ssize_t w = pwrite(fd, buf + at, (size_t)(r - at), *off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				/* What was read and not written is gone from the pipe. */
-				err = w < 0 ? errno : EIO;
-				*left -= (size_t)(r - at);
-				break;
-			}
-			at += w;
-			*off += w;
-			*left -= (size_t)w;
-		}
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		data += w;
+		len -= (size_t)w;
+		off += w;
 	}
-	free(own);
-	return err;
-}
-
-/* Empties IN of LEFT bytes that will not be written, so that the pipe is
- * clean for the stream's next write. False if it could not. */
-static bool discard(int in, size_t left)
-{
-	char sink[4096];
-
-	while (left) {
-		ssize_t r = read(in, sink, left < sizeof(sink) ? left : sizeof(sink));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		left -= (size_t)r;
-	}
-	return true;
-}
-
-/* LEN bytes from the pipe IN into FD at OFF; 0 or an errno. *STUCK when
- * what failed could not be emptied out of the pipe. BUF as copy_through's. */
-static int do_job(char *buf, int in, int fd, off_t off, size_t len, bool *stuck)
-{
-	size_t left = len;
-	int err = 0;
-
-	while (left) {
-		ssize_t r = splice(in, NULL, fd, &off, left, SPLICE_F_MOVE);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EINVAL) {
-			err = copy_through(buf, in, fd, &off, &left);
-			break;
-		}
-		if (r <= 0) {
-			err = r < 0 ? errno : EIO;
-			break;
-		}
-		left -= (size_t)r;
-	}
-	*stuck = err && !discard(in, left);
-	return err;
+	return 0;
 }
 
 /* ---- the helper process ------------------------------------------------ */
@@ -236,11 +164,12 @@ static void close_all_but(int a, int b)
 }
 
 /* The helper: a copy of the daemon that only does the writes it is asked,
- * in order, and answers each. Forked from a threaded process, it uses
- * system calls only (no allocation, no locks). Signals are blocked: a ^C
- * meant for the daemon must not cut it short; it ends when the daemon's end
- * of SOCK closes, dead or alive, after doing everything asked before. */
-static _Noreturn void helper_main(int sock, int hold, char *buf)
+ * in order, from the slots it shares with the daemon, and answers each.
+ * Forked from a threaded process, it uses system calls only (no
+ * allocation, no locks). Signals are blocked: a ^C meant for the daemon
+ * must not cut it short; it ends when the daemon's end of SOCK closes, dead
+ * or alive, after doing everything asked before. */
+static _Noreturn void helper_main(int sock, int hold, const char *slots)
 {
 	sigset_t all;
 
@@ -251,13 +180,13 @@ static _Noreturn void helper_main(int sock, int hold, char *buf)
 	for (;;) {
 		struct wb_ask q;
 		union {
-			char b[CMSG_SPACE(2 * sizeof(int))];
+			char b[CMSG_SPACE(sizeof(int))];
 			struct cmsghdr align;
 		} u;
 		struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q) };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
 				      .msg_controllen = sizeof(u.b) };
-		int fds[2] = { -1, -1 };
+		int fd = -1;
 
 		ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 		if (r < 0 && errno == EINTR)
@@ -266,110 +195,112 @@ static _Noreturn void helper_main(int sock, int hold, char *buf)
 			_exit(r < 0);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
-			memcpy(fds, CMSG_DATA(c), sizeof(fds));
-		struct wb_answer a = { .seq = q.seq, .err = EIO, .stuck = 1 };
-		if (r == sizeof(q) && fds[0] >= 0 && fds[1] >= 0 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-			bool stuck;
-			a.err = do_job(buf, fds[1], fds[0], (off_t)q.off, (size_t)q.len, &stuck);
-			a.stuck = stuck;
-		}
-		for (int i = 0; i < 2; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+		struct wb_answer a = { .seq = q.seq, .err = EIO };
+		if (r == sizeof(q) && fd >= 0 && q.slot < SLOTS && q.len <= SLOT_BYTES &&
+		    !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+			a.err = write_all(fd, slots + q.slot * SLOT_BYTES, (size_t)q.len, (off_t)q.off);
+		if (fd >= 0)
+			close(fd);
 		/* Gone with the daemon: nobody to tell. */
 		send(sock, &a, sizeof(a), MSG_NOSIGNAL);
 	}
 }
 
-/* Under the lock: a finished job. */
-static void job_done(struct wb *wb, struct wb_job *j, int err, bool stuck)
+static unsigned slot_of(const struct wb *wb, const struct wb_job *j)
+{
+	return (unsigned)(j - wb->job);
+}
+
+/* Under the lock: a finished job; its slot is free again. */
+static void job_done(struct wb *wb, struct wb_job *j, int err)
 {
 	if (err && !j->s->err)
 		j->s->err = err;
-	/* A pipe left holding data would put it in front of the next
-	 * write's: then the stream writes no more behind. */
-	if (stuck)
-		j->s->broken = true;
-	j->s->busy[j->pi] = false;
+	j->s->busy--;
+	wb->slot_busy[slot_of(wb, j)] = false;
 	wb->finished = j->seq;
 	pthread_cond_broadcast(&wb->done);
 }
 
-/* Under the lock: the helper is gone. What it had not written is still in
- * the pipes (it takes from the front as it writes): the rest of each job
- * is written here, in order, so nothing answered is lost. */
+/* Under the lock: the helper is gone. Each job it had not answered is
+ * written here, in order, whole: writing again what it may have written
+ * already stores the same bytes, and no later job had started. */
 static void take_over(struct wb *wb)
 {
 	wb->dead = true;
 	while (wb->head) {
 		struct wb_job *j = wb->head;
-		int in = j->s->pipe[j->pi][0], left = 0, err = 0;
-		bool stuck = false;
-
 		wb->head = j->next;
-		if (ioctl(in, FIONREAD, &left) < 0)
-			err = errno, stuck = true;
-		else if ((size_t)left > j->len)
-			err = EIO, stuck = true;
-		else if (left > 0)
-			err = do_job(NULL, in, j->s->fd, j->off + (off_t)(j->len - (size_t)left), (size_t)left,
-				     &stuck);
-		job_done(wb, j, err, stuck);
+		job_done(wb, j, write_all(j->s->fd, wb->slots + slot_of(wb, j) * SLOT_BYTES, j->len, j->off));
 	}
 	wb->tail = NULL;
 }
 
-static void *answers_main(void *arg)
+/* Under the lock: the helper is found gone (WHY), once. */
+static void gone(struct wb *wb, const char *why)
 {
-	struct wb *wb = arg;
+	if (wb->dead)
+		return;
+	log_warn("the write-behind helper (pid %d) is gone (%s); large writes are synchronous from now on",
+		 (int)wb->helper, why);
+	take_over(wb);
+	pthread_cond_broadcast(&wb->done);
+}
 
-	pthread_setname_np(pthread_self(), "writebehind");
-	for (;;) {
-		struct wb_answer a;
-		ssize_t r = recv(wb->sock, &a, sizeof(a), 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		pthread_mutex_lock(&wb->mu);
-		struct wb_job *j = wb->head;
-		if (r != sizeof(a) || !j || j->seq != a.seq) {
-			bool stopping = wb->stop && !j;
-			if (!stopping)
-				log_warn("the write-behind helper (pid %d) %s%s; large writes are "
-					 "synchronous from now on", (int)wb->helper,
-					 r == 0 ? "ended" : r < 0 ? "is gone: " : "answered out of order",
-					 r < 0 ? strerror(errno) : "");
-			take_over(wb);
-			pthread_mutex_unlock(&wb->mu);
-			break;
-		}
+/* Under the lock: makes progress towards what the caller waits for. Reads
+ * one answer of the helper, waiting for it, when a job is pending and no
+ * other thread is reading; else waits for whoever is to say something
+ * changed. Whoever waits reads: no thread of ours wakes per write. */
+static void pump(struct wb *wb)
+{
+	struct wb_answer a;
+	ssize_t r;
+
+	if (wb->pumping || !wb->head) {
+		pthread_cond_wait(&wb->done, &wb->mu);
+		return;
+	}
+	wb->pumping = true;
+	pthread_mutex_unlock(&wb->mu);
+	do
+		r = recv(wb->sock, &a, sizeof(a), 0);
+	while (r < 0 && errno == EINTR);
+	int err = errno;
+	pthread_mutex_lock(&wb->mu);
+	wb->pumping = false;
+	struct wb_job *j = wb->head;
+	if (r == sizeof(a) && j && j->seq == a.seq) {
 		wb->head = j->next;
 		if (!wb->head)
 			wb->tail = NULL;
-		job_done(wb, j, a.err, a.stuck);
-		pthread_mutex_unlock(&wb->mu);
+		job_done(wb, j, a.err);
+		return;
 	}
-	return NULL;
+	gone(wb, r == 0 ? "ended" : r < 0 ? strerror(err) : "answered out of order");
 }
 
-/* Under the lock: the helper and the thread reading its answers. */
+/* Under the lock: the slots, and the helper that shares them. */
 static int start_helper(struct wb *wb)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
 	int sp[2], rc;
 
 	if (wb->dead)
 		return -EPIPE;
 	if (wb->started)
 		return 0;
-	if (!wb->buf && !(wb->buf = malloc(COPY_CHUNK)))
-		return -ENOMEM;
+	if (!wb->slots) {
+		void *m = mmap(NULL, SLOTS * SLOT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		wb->slots = m;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	pid_t pid = fork();
 	if (pid == 0)
-		helper_main(sp[1], wb->hold, wb->buf);
+		helper_main(sp[1], wb->hold, wb->slots);
 	rc = pid < 0 ? -errno : 0;
 	close(sp[1]);
 	if (rc) {
@@ -378,34 +309,17 @@ static int start_helper(struct wb *wb)
 	}
 	wb->sock = sp[0];
 	wb->helper = pid;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&wb->thread, &attr, answers_main, wb);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		/* The helper ends when its socket closes. */
-		close(wb->sock);
-		wb->sock = -1;
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		wb->dead = true;
-		return -rc;
-	}
 	wb->started = true;
 	return 0;
 }
 
-/* Under the lock: asks the helper to do J. False when it cannot be asked
- * (its socket full, or the helper gone). */
+/* Under the lock: asks the helper to do J. False when it cannot be asked:
+ * its socket is full, or the helper is gone (then it is said so). */
 static bool ask(struct wb *wb, const struct wb_job *j)
 {
-	struct wb_ask q = { .seq = j->seq, .off = (int64_t)j->off, .len = (uint64_t)j->len };
-	int fds[2] = { j->s->fd, j->s->pipe[j->pi][0] };
+	struct wb_ask q = { .seq = j->seq, .off = (int64_t)j->off, .len = (uint64_t)j->len, .slot = slot_of(wb, j) };
 	union {
-		char b[CMSG_SPACE(sizeof(fds))];
+		char b[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q) };
@@ -417,9 +331,13 @@ static bool ask(struct wb *wb, const struct wb_job *j)
 	memset(u.b, 0, sizeof(u.b));
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(c), fds, sizeof(fds));
-	return sendmsg(wb->sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(q);
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &j->s->fd, sizeof(int));
+	if (sendmsg(wb->sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(q))
+		return true;
+	if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+		gone(wb, strerror(errno));
+	return false;
 }
 
 /* The store holds LEN more bytes and ROOM_MARGIN besides (what other
@@ -433,54 +351,23 @@ static bool room_to_spare(int fd, size_t len)
 	return (uint64_t)sf.f_bavail * (uint64_t)sf.f_frsize >= (uint64_t)len + ROOM_MARGIN;
 }
 
-static void close_pipes(struct wb_stream *s)
-{
-	for (int i = 0; i < PIPES; i++)
-		for (int e = 0; e < 2; e++)
-			if (s->pipe[i][e] >= 0)
-				close(s->pipe[i][e]);
-}
 
-int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_bytes,
-		  struct wb_stream **out)
+int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, struct wb_stream **out)
 {
 	struct wb_stream *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	s->wb = wb;
 	s->fd = fd;
 	s->group = group;
-	for (int i = 0; i < PIPES; i++)
-		s->pipe[i][0] = s->pipe[i][1] = -1;
-	for (int i = 0; i < PIPES && !rc; i++) {
-		if (pipe2(s->pipe[i], O_CLOEXEC) < 0) {
-			rc = -errno;
-			break;
-		}
-		int cap = fcntl(s->pipe[i][1], F_GETPIPE_SZ);
-		if (cap >= 0 && (size_t)cap < pipe_bytes) {
-			int want = pipe_bytes > (size_t)INT32_MAX ? INT32_MAX : (int)pipe_bytes;
-			int got = fcntl(s->pipe[i][1], F_SETPIPE_SZ, want);
-			cap = got >= 0 ? got : cap;
-		}
-		if (cap < 0)
-			rc = -errno;
-		else if (!s->cap || (size_t)cap < s->cap)
-			s->cap = (size_t)cap;
-	}
-	/* Smaller pipes (the user's pipe-user-pages-soft used up) would cut
-	 * every write in two: then none go behind. */
-	if (!rc && (s->cap < pipe_bytes || s->cap <= 2 * PAGE))
-		rc = -ENOBUFS;
-	if (!rc) {
-		pthread_mutex_lock(&wb->mu);
-		rc = start_helper(wb);
-		pthread_mutex_unlock(&wb->mu);
-	}
+	pthread_mutex_lock(&wb->mu);
+	rc = start_helper(wb);
+	if (!rc)
+		wb->streams++;
+	pthread_mutex_unlock(&wb->mu);
 	if (rc) {
-		close_pipes(s);
 		free(s);
 		return rc;
 	}
@@ -489,40 +376,37 @@ int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_byt
 }
 
 /* Under the lock. */
-static unsigned busy_pipes(const struct wb_stream *s)
-{
-	unsigned n = 0;
-
-	for (int i = 0; i < PIPES; i++)
-		n += s->busy[i];
-	return n;
-}
-
-/* Under the lock. */
 static void wait_idle(struct wb_stream *s)
 {
-	while (busy_pipes(s))
-		pthread_cond_wait(&s->wb->done, &s->wb->mu);
+	while (s->busy)
+		pump(s->wb);
 }
 
 int wb_stream_free(struct wb_stream *s)
 {
+	struct wb *wb;
 	int err;
 
 	if (!s)
 		return 0;
-	pthread_mutex_lock(&s->wb->mu);
+	wb = s->wb;
+	pthread_mutex_lock(&wb->mu);
 	wait_idle(s);
 	err = s->err;
-	pthread_mutex_unlock(&s->wb->mu);
-	close_pipes(s);
+	/* Idle: the slots' memory goes back to the system until the next
+	 * stream writes (it is shared memory, so only punching it out frees
+	 * it). */
+	if (--wb->streams == 0)
+		madvise(wb->slots, SLOTS * SLOT_BYTES, MADV_REMOVE);
+	pthread_mutex_unlock(&wb->mu);
 	free(s);
 	return -err;
 }
 
 size_t wb_stream_max(const struct wb_stream *s)
 {
-	return s->cap - PAGE;
+	(void)s;
+	return SLOT_BYTES;
 }
 
 int wb_stream_take_error(struct wb_stream *s)
@@ -537,14 +421,23 @@ int wb_stream_take_error(struct wb_stream *s)
 	return -err;
 }
 
+/* Under the lock: a free slot's number, or -1. */
+static int free_slot(const struct wb *wb)
+{
+	for (int i = 0; i < SLOTS; i++)
+		if (!wb->slot_busy[i])
+			return i;
+	return -1;
+}
+
 ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn fill, void *arg)
 {
 	struct wb *wb = s->wb;
 	ssize_t n;
-	int pi, rc;
+	int slot, rc;
 
-	if (len > wb_stream_max(s))
-		len = wb_stream_max(s);
+	if (len > SLOT_BYTES)
+		len = SLOT_BYTES;
 	/* Only with room to spare: near a full store, a write is answered by
 	 * the store itself, so that ENOSPC comes from the write that did not
 	 * fit and what was accepted is stored. */
@@ -557,30 +450,30 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 		pthread_mutex_unlock(&wb->mu);
 		return rc;
 	}
-	if (s->broken || wb->dead) {
+	while (!wb->dead && (slot = free_slot(wb)) < 0)
+		pump(wb);
+	if (wb->dead) {
 		pthread_mutex_unlock(&wb->mu);
 		return 0;
 	}
-	while (busy_pipes(s) == PIPES)
-		pthread_cond_wait(&wb->done, &wb->mu);
-	for (pi = (int)(s->next % PIPES); s->busy[pi]; pi = (pi + 1) % PIPES)
-		;
-	s->busy[pi] = true;
-	s->next = (unsigned)pi + 1;
+	wb->slot_busy[slot] = true;
+	s->busy++;
 	pthread_mutex_unlock(&wb->mu);
 
-	/* The pipe is empty and ours: filling it needs no lock. */
-	n = fill(arg, s->pipe[pi][1], len);
+	/* The slot is ours: filling it needs no lock. */
+	char *data = wb->slots + (size_t)slot * SLOT_BYTES;
+	n = fill(arg, data, len);
 
 	pthread_mutex_lock(&wb->mu);
 	if (n <= 0) {
-		s->busy[pi] = false;
+		wb->slot_busy[slot] = false;
+		s->busy--;
 		pthread_cond_broadcast(&wb->done);
 		pthread_mutex_unlock(&wb->mu);
 		return n;
 	}
-	struct wb_job *j = &s->job[pi];
-	*j = (struct wb_job){ .s = s, .pi = pi, .off = off, .len = (size_t)n, .seq = wb->queued + 1 };
+	struct wb_job *j = &wb->job[slot];
+	*j = (struct wb_job){ .s = s, .off = off, .len = (size_t)n, .seq = wb->queued + 1 };
 	if (ask(wb, j)) {
 		wb->queued = j->seq;
 		if (wb->tail)
@@ -589,20 +482,20 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 			wb->head = j;
 		wb->tail = j;
 		s->group->last = j->seq;
+		/* Waiters with nothing to read before have now. */
+		pthread_cond_broadcast(&wb->done);
 		pthread_mutex_unlock(&wb->mu);
 		return n;
 	}
 	/* Not asked: written here, after what its file has pending. */
 	uint64_t until = s->group->last;
 	while (wb->finished < until && !wb->dead)
-		pthread_cond_wait(&wb->done, &wb->mu);
+		pump(wb);
 	pthread_mutex_unlock(&wb->mu);
-	bool stuck;
-	int err = do_job(NULL, s->pipe[pi][0], s->fd, off, (size_t)n, &stuck);
+	int err = write_all(s->fd, data, (size_t)n, off);
 	pthread_mutex_lock(&wb->mu);
-	if (stuck)
-		s->broken = true;
-	s->busy[pi] = false;
+	wb->slot_busy[slot] = false;
+	s->busy--;
 	pthread_cond_broadcast(&wb->done);
 	pthread_mutex_unlock(&wb->mu);
 	return err ? -err : n;
@@ -615,6 +508,6 @@ void wb_settle(struct wb *wb, const struct wb_group *group)
 	pthread_mutex_lock(&wb->mu);
 	uint64_t until = group ? group->last : wb->queued;
 	while (wb->finished < until)
-		pthread_cond_wait(&wb->done, &wb->mu);
+		pump(wb);
 	pthread_mutex_unlock(&wb->mu);
 }

@@ -1,31 +1,30 @@
 /* writebehind: large writes into stored files, finished after the writer
  * was answered.
  *
- * A large write reaches the daemon in a pipe (libfuse splices it from
- * /dev/fuse). Its pages move, without a copy, into one of four pipes of the
- * handle's stream; the writer is answered at once, and a helper process
- * splices the pages into the store file. So the kernel's copy of the
- * writer's next write and the store's copy of this one overlap, on two
- * CPUs, where each write used to wait for both.
+ * A large write's data is copied into one of four 1 MiB slots of memory
+ * shared with a helper process, and the writer is answered at once; the
+ * helper writes the slot into the store file. So the daemon's part of the
+ * writer's next write (the kernel's copy out of the writer, ours into a
+ * slot) and the store's copy of this one overlap, on two CPUs, where each
+ * write used to wait for both.
  *
  * Why a process, not a thread: what was answered must reach the store even
  * if the daemon is killed. The helper (a fork of the daemon, named
- * "agentbayfs-wb", started at the first stream) holds the pipes' read ends
- * for each write it was asked, and the descriptor given to wb_hold() (the
- * FUSE connection: the mount dies only once the helper is done); it
- * finishes everything it was asked and exits when the daemon's end of its
- * socket closes. If the helper dies instead, the daemon writes what is
- * still in the pipes itself, and writes synchronously from then on. Only
- * killing both at once loses what was answered and not yet written (at
- * most four pipes per open handle).
+ * "agentbayfs-wb", started with the first stream) shares the slots, gets
+ * the store file's descriptor with each write it is asked, and holds the
+ * descriptor given to wb_hold() (the FUSE connection: the mount dies only
+ * once the helper is done); it finishes everything it was asked and exits
+ * when the daemon's end of its socket closes. If the helper dies instead,
+ * the daemon writes the slots it had not answered for itself, and writes
+ * synchronously from then on. Only killing both at once loses what was
+ * answered and not yet written (at most the four slots).
  *
- * Owns: the helper, the thread that reads its answers (named
- * "writebehind"), the queue, and the streams' pipes. Knows nothing of
- * FUSE: a stream is filled through a callback.
+ * Owns: the helper, the slots, the queue. No thread: whoever waits for a
+ * write (for a free slot, to settle) reads the helper's answers. Knows
+ * nothing of FUSE: a slot is filled through a callback.
  *
  * Order: queued writes are done one at a time in the order they were
- * queued, across all streams, by the helper. At most four writes per
- * stream are pending (one per pipe).
+ * queued, across all streams, by the helper.
  *
  * Errors: a queued write that fails keeps its errno in its stream; the
  * stream's next write, wb_stream_take_error() (for flush and fsync) or
@@ -58,31 +57,28 @@ int wb_new(struct wb **out);
 void wb_hold(struct wb *wb, int fd);
 /* The helper's pid; 0 before it starts. */
 pid_t wb_helper(struct wb *wb);
-/* Finishes every queued write, ends the helper and the thread, frees WB.
- * Its streams must have been freed. */
+/* Ends the helper (it finishes what it was asked), frees WB. Its streams
+ * must have been freed. */
 void wb_free(struct wb *wb);
 
 /* A stream writing into FD (the caller's, kept open until the stream is
- * freed) for GROUP, with pipes of PIPE_BYTES or more each. 0, or -errno
- * (then the caller writes synchronously): -ENOBUFS when the system gives
- * smaller pipes (pipe-max-size, or the user's pipe-user-pages-soft). */
-int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, size_t pipe_bytes,
-		  struct wb_stream **out);
+ * freed) for GROUP; starts the helper with the first. 0, or -errno (then
+ * the caller writes synchronously): -EPIPE once the helper is gone. */
+int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, struct wb_stream **out);
 /* Waits for the stream's pending writes and frees it. Returns the error of
  * a failed one not yet given (0 or -errno). */
 int wb_stream_free(struct wb_stream *s);
 
-/* Bytes one queued write may hold: a pipe's capacity, less a page for the
- * unaligned start of data spliced out of another pipe. */
+/* Bytes one queued write may hold: a slot's. */
 size_t wb_stream_max(const struct wb_stream *s);
 
-/* Moves up to LEN bytes into the pipe whose write end is PIPE_FD without
- * blocking; returns the bytes moved (0 when none could be) or -errno. */
-typedef ssize_t (*wb_fill_fn)(void *arg, int pipe_fd, size_t len);
+/* Copies up to LEN bytes of the write into DST; returns the bytes copied
+ * (0 when none could be) or -errno. */
+typedef ssize_t (*wb_fill_fn)(void *arg, void *dst, size_t len);
 
 /* Queues LEN bytes (at most wb_stream_max()) to be written at OFF: waits
- * for a free pipe of the stream, has FILL move the data into it, and
- * queues what it moved; when the helper cannot take it (gone, or its
+ * for a free slot, has FILL copy the data into it, and asks the helper to
+ * write what it copied; when the helper cannot take it (gone, or its
  * socket full), writes it here instead. Returns the bytes queued or
  * written, possibly fewer than LEN (the caller writes the rest itself after
  * wb_settle()), or -errno: the error of an earlier queued write not yet
