@@ -665,8 +665,8 @@ void afs_loop_ended(struct afs *fs)
 }
 
 /* N's writes not yet in the store (every file's when N is NULL):
- * whoever reads, stats, truncates or runs it waits for them first. Without
- * -o writebehind none are ever queued, and no lock is taken. */
+ * whoever reads, stats, truncates or runs it waits for them first. With
+ * -o writebehind=off none are ever queued, and no lock is taken. */
 static void settle(struct afs *fs, struct node *n)
 {
 	if (fs->cfg.writebehind && (!n || n->type == N_REAL))

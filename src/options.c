@@ -35,6 +35,7 @@ void config_defaults(struct config *c)
 	c->warm = 1;
 	c->warm_idle_s = 300;
 	c->forkserver = true;
+	c->writebehind = true;
 }
 
 void config_free(struct config *c)
@@ -389,8 +390,8 @@ const char *config_help(void)
 "    -o warm=N              sandboxes started ahead per language in use, 0 for none (default 1)\n"
 "    -o warm_idle=SECONDS   drop a language's warm sandboxes after this long unused (default 300)\n"
 "    -o forkserver=on|off   fork each Python run from a prepared sandbox (default on)\n"
-"    -o writebehind=on|off  answer large writes before the store has them: faster, but\n"
-"                           a killed daemon loses the last few MiB written (default off)\n"
+"    -o writebehind=on|off  answer large writes while a helper process stores them\n"
+"                           (default on; off: each write waits for the store)\n"
 "    -o image=ID            AgentBay image for sessions (default code_latest)\n"
 "    -o api_key_file=PATH   read the AgentBay API key from PATH (mode 0600 or stricter)\n"
 "    -o session_idle=SECONDS  release a directory's idle AgentBay session (default 600)\n"

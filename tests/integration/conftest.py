@@ -162,6 +162,25 @@ def proc_stat(pid):
     return s[s.rindex(")") + 2:].split()
 
 
+def writebehind_helpers(pid):
+    """Pids of the live write-behind helpers (agentbayfs-wb) forked by daemon
+    PID (zombies not counted)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                s = f.read()
+        except OSError:
+            continue
+        comm = s[s.index("(") + 1:s.rindex(")")]
+        fields = s[s.rindex(")") + 2:].split()
+        if comm == "agentbayfs-wb" and fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
 def stem_of(name):
     """'sub/a.py' -> 'sub/a'; names without .py/.js are returned as is."""
     for ext in (".py", ".js"):

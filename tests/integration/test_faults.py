@@ -5,6 +5,7 @@ import errno
 import os
 import random
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import FINAL_STATES, is_mounted, proc_stat
+from conftest import FINAL_STATES, is_mounted, proc_stat, writebehind_helpers
 
 
 # ----------------------------------------------------------------------------
@@ -176,11 +177,14 @@ CHUNK = 64 * 1024
 
 
 @pytest.mark.deadline(60)
-def test_kill9_during_writes_loses_nothing_written(mount):
+@pytest.mark.parametrize("wopts", [["writebehind=off"], []], ids=["sync", "writebehind"])
+def test_kill9_during_writes_loses_nothing_written(mount, wopts):
     """kill -9 while a large file and a script are being written: every file
     complete before the kill is intact, the cut files hold a prefix at least as
-    long as what write() accepted, and finished results read the same after remount."""
-    fs = mount()
+    long as what write() accepted, and finished results read the same after
+    remount. With write-behind (the default) the helper finishes the writes
+    the daemon had answered, and the mount dies only after it has."""
+    fs = mount(opts=wopts)
     complete = {
         "plain.txt": b"plain text\n" * 100,
         "big.bin": os.urandom(3 * 1024 * 1024 + 5),
@@ -241,6 +245,8 @@ def test_kill9_during_writes_loses_nothing_written(mount):
     while (acked["stream"] < 4 * 1024 * 1024 or acked["script"] < 200) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert acked["stream"] >= 4 * 1024 * 1024 and acked["script"] >= 200, acked
+    # The stream's writes go behind (the default): the helper finishes them.
+    assert bool(writebehind_helpers(fs.proc.pid)) == (not wopts)
     fs.kill9()
     for t in threads:
         t.join(10)
@@ -270,6 +276,39 @@ def test_kill9_during_writes_loses_nothing_written(mount):
     assert st is None or st["state"] == "interrupted", st
     assert fs2.save_and_wait("after.py", "print('alive')\n")["state"] == "succeeded"
     assert fs2.read("after.out") == "alive\n"
+
+
+@pytest.mark.deadline(60)
+def test_writebehind_helper_killed_loses_nothing(mount):
+    """kill -9 of the write-behind helper alone, with a writer going: the
+    daemon says so once, writes what the helper had not, and goes on with
+    synchronous writes; the file holds exactly what was written."""
+    fs = mount()
+    fs.allow_log("write-behind helper")
+    pool = os.urandom(8 * 1024 * 1024)
+    written = 0
+    fd = os.open(fs.path("s.bin"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    try:
+        while written < 6 * 1024 * 1024:
+            written += os.write(fd, pool[written:written + 1024 * 1024])
+        helpers = writebehind_helpers(fs.proc.pid)
+        assert len(helpers) == 1, helpers
+        os.kill(helpers[0], signal.SIGKILL)
+        while written < len(pool):
+            written += os.write(fd, pool[written:written + 1024 * 1024])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert store_bytes(fs, "s.bin") == pool
+    assert fs.read_bytes("s.bin") == pool
+    deadline = time.monotonic() + 10
+    while "write-behind helper" not in fs.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "large writes are synchronous from now on" in fs.log_text()
+    # Still a working mount, writing synchronously.
+    fs.write("after.bin", pool[:3 * 1024 * 1024])
+    assert store_bytes(fs, "after.bin") == pool[:3 * 1024 * 1024]
+    assert writebehind_helpers(fs.proc.pid) == []
 
 
 @pytest.mark.deadline(60)

@@ -194,7 +194,7 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c.warm, 1);
 	assert_int_equal(f->c.warm_idle_s, 300);
 	assert_true(f->c.forkserver);
-	assert_false(f->c.writebehind);
+	assert_true(f->c.writebehind);
 	assert_non_null(config_help());
 	assert_non_null(strstr(config_help(), "writebehind"));
 	assert_non_null(strstr(config_help(), "warm_idle"));
@@ -246,8 +246,10 @@ static void test_apply_good(void **state)
 	assert_false(f->c.forkserver);
 	apply_ok(f, "forkserver=yes");
 	assert_true(f->c.forkserver);
+	assert_true(f->c.writebehind);
+	apply_ok(f, "writebehind=off");
 	assert_false(f->c.writebehind);
-	apply_ok(f, "writebehind=on");
+	apply_ok(f, "writebehind=yes");
 	assert_true(f->c.writebehind);
 	apply_ok(f, "writebehind=no");
 	assert_false(f->c.writebehind);
