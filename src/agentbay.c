@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 #include "agentbay_http.h"
 #include "agentbay_proto.h"
 #include "log.h"
+#include "threads.h"
 
 #define CREATE_ATTEMPTS 6
 #define RELEASE_TIMEOUT_MS 10000
@@ -572,13 +572,7 @@ static int ab_start(struct backend *b, const struct run_request *req, const stru
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		/* Signals stay with the FUSE loop's threads: one taken by a
-		 * lane would never end the loop. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		rc = -pthread_create(&t, &attr, lane_main, l);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		rc = -thread_start(&t, &attr, lane_main, l);
 		pthread_attr_destroy(&attr);
 		if (rc < 0)
 			goto unlock;

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "log.h"
 #include "rich_files.h"
 #include "storefile.h"
+#include "threads.h"
 
 enum job_state { JOB_QUEUED, JOB_RUNNING };
 
@@ -111,12 +111,7 @@ struct engine *engine_new(const struct engine_config *cfg, struct backend *backe
 	pthread_cond_init(&e->hq_cond, NULL);
 	e->hq_tail = &e->hq;
 	if (e->cfg.history > 0) {
-		/* Signals stay with the FUSE loop's threads: they end the loop. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		int rc = pthread_create(&e->history_thread, NULL, history_writer, e);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		int rc = thread_start(&e->history_thread, NULL, history_writer, e);
 		if (rc == 0)
 			e->history_thread_up = true;
 		else

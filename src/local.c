@@ -34,6 +34,7 @@
 #include "sandbox_filter.h"
 #include "storefile.h"
 #include "strvec.h"
+#include "threads.h"
 
 extern const char bootstrap_python[];
 extern const char bootstrap_javascript[];
@@ -1476,12 +1477,8 @@ static void *loop(void *arg)
 {
 	struct local_backend *lb = arg;
 	struct epoll_event evs[32];
-	sigset_t all;
-
 	int pool_ms = -1;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		/* After a run ended or was killed, its sandbox's init may come to
 		 * us as an orphan with no event to say so: look every 50 ms for a
@@ -1690,7 +1687,7 @@ struct backend *local_backend_new(const struct local_config *cfg, char *err, siz
 	/* A sandbox's init orphaned by a cancel is reparented to the daemon,
 	 * which reaps it (see reap()). */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	int rc = pthread_create(&lb->thread, NULL, loop, lb);
+	int rc = thread_start(&lb->thread, NULL, loop, lb);
 	if (rc) {
 		snprintf(err, errsz, "cannot start the local backend's thread: %s", strerror(rc));
 		goto fail;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,6 +12,7 @@
 #include "fs.h"
 #include "log.h"
 #include "mountinfo.h"
+#include "threads.h"
 
 static bool mount_gone(struct mount_watch *w)
 {
@@ -82,7 +82,6 @@ static void *watch_main(void *arg)
 void mount_watch_start(struct afs *fs, const char *mnt)
 {
 	struct mount_watch *w = &fs->watch;
-	sigset_t all, old;
 	int rc;
 
 	w->mnt = mnt;
@@ -102,11 +101,7 @@ void mount_watch_start(struct afs *fs, const char *mnt)
 		rc = -errno;
 		goto fail;
 	}
-	/* Signals stay with the FUSE loop's threads: they end the loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = -pthread_create(&w->thread, NULL, watch_main, fs);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = -thread_start(&w->thread, NULL, watch_main, fs);
 	if (rc < 0)
 		goto fail;
 	w->started = true;

@@ -2,8 +2,9 @@
 #include "poll_notify.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
+
+#include "threads.h"
 
 struct pn_item {
 	struct pn_item *next;
@@ -51,13 +52,7 @@ int poll_notify_start(struct poll_notify *pn, struct fuse_session *se)
 	pn->head = NULL;
 	pn->tail = &pn->head;
 	pn->stopping = false;
-	/* Signals stay with the FUSE loop's threads: one taken here would
-	 * never end the loop. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&pn->thread, NULL, run, pn);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = thread_start(&pn->thread, NULL, run, pn);
 	pn->started = rc == 0;
 	return -rc;
 }
