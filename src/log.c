@@ -20,6 +20,7 @@ static bool stderr_goes_nowhere(void)
 	return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
 }
 
+__attribute__((format(printf, 3, 0)))
 static void emit(int priority, const char *level, const char *fmt, va_list ap)
 {
 	char buf[2048];
