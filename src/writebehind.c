@@ -28,13 +28,13 @@ struct wb_ask {
 	uint64_t seq;
 	int64_t off;
 	uint64_t len;
-	uint32_t slot;
+	uint64_t slot;           /* (no padding: every byte sent is set) */
 };
 
 /* ... and what the helper answers, in the same order. */
 struct wb_answer {
 	uint64_t seq;
-	int32_t err;             /* 0 or the errno of the failed write */
+	int64_t err;             /* 0 or the errno of the failed write */
 };
 
 struct wb_job {
@@ -275,7 +275,7 @@ static void pump(struct wb *wb)
 		wb->head = j->next;
 		if (!wb->head)
 			wb->tail = NULL;
-		job_done(wb, j, a.err);
+		job_done(wb, j, (int)a.err);
 		return;
 	}
 	gone(wb, r == 0 ? "ended" : r < 0 ? strerror(err) : "answered out of order");
