@@ -1532,31 +1532,14 @@ static void afs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	engine_unlock(fs->eng);
 }
 
-static void afs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		      struct fuse_file_info *fi)
-{
-	struct afs *fs = FS(req);
-	struct handle *h = H(fi);
-	ssize_t n;
-
-	(void)ino;
-	if (h->node->type != N_REAL)
-		return (void)fuse_reply_err(req, EACCES);
-	settle(fs, h->node);
-	n = pwrite(h->fd, buf, size, off);
-	if (n < 0)
-		return (void)fuse_reply_err(req, errno);
-	written(fs, h);
-	fuse_reply_write(req, (size_t)n);
-}
-
 /* Writes go to the store file from libfuse's buffer (or, spliced in, from
  * its pipe). Large ones are answered first, unless -o writebehind=off
  * (writebehind.h). */
 #define BEHIND_MIN (64 * 1024)
 
-/* H's write-behind stream if IN may go behind: unless -o writebehind=off, a
- * large write on a write-only handle (no page cache to keep coherent) not
+/* H's write-behind stream if its write of SIZE may go behind: unless
+ * -o writebehind=off, a large write (or any once H has a stream) on a
+ * write-only handle (no page cache to keep coherent) not
  * in append mode (where the store file's end, not OFF, places the data). */
 static struct wb_stream *behind_stream(struct afs *fs, struct handle *h, size_t size, int flags)
 {
@@ -2173,7 +2156,6 @@ const struct fuse_lowlevel_ops afs_ops = {
 	.link = afs_link,
 	.open = afs_open,
 	.read = afs_read,
-	.write = afs_write,
 	.write_buf = afs_write_buf,
 	.poll = afs_poll,
 	.getxattr = afs_getxattr,
