@@ -189,7 +189,11 @@ static _Noreturn void helper_main(int sock, int hold, const char *slots)
 		int fd = -1;
 
 		ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		if (r < 0 && errno == EINTR)
+		/* A daemon that died with answers unread makes the kernel
+		 * report a reset here, once, ahead of the writes it had asked
+		 * and this helper not yet read: those still come, then the
+		 * end. */
+		if (r < 0 && (errno == EINTR || errno == ECONNRESET))
 			continue;
 		if (r <= 0)
 			_exit(r < 0);
