@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "pycode.h"
 #include "report.h"
@@ -579,10 +580,6 @@ static int zygote_request(struct local_backend *lb, struct run_handle *r, const 
 {
 	struct zygote *z = zygote_of(lb, r->slot);
 	char text[96];
-	union {
-		char buf[CMSG_SPACE(6 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	int rc = -EPIPE;
 
 	int len = snprintf(text, sizeof(text), "%u %u %llu", r->timeout_s + 5, lb->cfg.max_procs + ZYGOTE_PROCS,
@@ -591,17 +588,9 @@ static int zygote_request(struct local_backend *lb, struct run_handle *r, const 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (z->sock < 0 && (rc = zygote_start(lb, z, r->slot)) < 0)
 			return rc;
-		struct iovec iov = { .iov_base = text, .iov_len = (size_t)len };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				      .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(6 * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, 6 * sizeof(int));
 		ssize_t n;
 		do
-			n = sendmsg(z->sock, &msg, MSG_NOSIGNAL);
+			n = fds_send(z->sock, text, (size_t)len, fds, 6, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n == len) {
 			clock_gettime(CLOCK_MONOTONIC, &z->last_use);

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fds.h"
+
 /* Rounds of kill(-1) a sweep makes. Linux's kill(-1) reports success as
  * long as any other process exists, so "until none is left" cannot be
  * asked of it. One round suffices (a fork racing it fails, since the
@@ -138,25 +140,6 @@ out:
 	return rc;
 }
 
-/* Closes every fd of the guard but the KEEP ones. */
-static void close_all_but(int *keep, unsigned n)
-{
-	/* Sorted, few: insertion sort. */
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-			int t = keep[j];
-			keep[j] = keep[j - 1];
-			keep[j - 1] = t;
-		}
-	unsigned from = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if ((unsigned)keep[i] > from)
-			syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0u);
-		from = (unsigned)keep[i] + 1;
-	}
-	syscall(SYS_close_range, from, ~0u, 0u);
-}
-
 int run_uids_start_guard(struct run_uids *ru)
 {
 	int p[2];
@@ -190,7 +173,7 @@ int run_uids_start_guard(struct run_uids *ru)
 		sigaction(SIGQUIT, &ign, NULL);
 		prctl(PR_SET_NAME, "agentbayfs-gd");
 		/* Holding the locks (inherited) until the sweep is done. */
-		close_all_but(keep, ru->nlocks + 1);
+		fds_close_all_but(keep, ru->nlocks + 1);
 		for (;;) {
 			ssize_t n = read(p[0], &c, 1);
 			if (n == 0 || (n < 0 && errno != EINTR))

@@ -11,11 +11,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 
 #define SLOTS 4                  /* writes pending at once, all streams */
@@ -136,33 +136,6 @@ static int write_all(int fd, const char *data, size_t len, off_t off)
 
 /* ---- the helper process ------------------------------------------------ */
 
-/* Closes the descriptors from LO to HI. */
-static void close_span(unsigned lo, unsigned hi)
-{
-	if (lo > hi || syscall(SYS_close_range, lo, hi, 0u) == 0 || errno != ENOSYS)
-		return;
-	/* Kernels before 5.9. */
-	long max = sysconf(_SC_OPEN_MAX);
-	for (long fd = lo; fd <= (long)hi && fd < max; fd++)
-		close((int)fd);
-}
-
-/* Closes every descriptor but A and B (B may be -1). */
-static void close_all_but(int a, int b)
-{
-	int keep[2] = { a < b ? a : b, a < b ? b : a };
-	unsigned from = 0;
-
-	for (int i = 0; i < 2; i++) {
-		if (keep[i] < 0)
-			continue;
-		if ((unsigned)keep[i] > from)
-			close_span(from, (unsigned)keep[i] - 1);
-		from = (unsigned)keep[i] + 1;
-	}
-	close_span(from, ~0u);
-}
-
 /* The helper: a copy of the daemon that only does the writes it is asked,
  * in order, from the slots it shares with the daemon, and answers each.
  * Forked from a threaded process, it uses system calls only (no
@@ -176,7 +149,8 @@ static _Noreturn void helper_main(int sock, int hold, const char *slots)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_NAME, "agentbayfs-wb", 0, 0, 0);
-	close_all_but(sock, hold);
+	int keep[2] = { sock, hold };
+	fds_close_all_but(keep, 2);
 	for (;;) {
 		struct wb_ask q;
 		union {
@@ -322,22 +296,10 @@ static int start_helper(struct wb *wb)
 static bool ask(struct wb *wb, const struct wb_job *j)
 {
 	struct wb_ask q = { .seq = j->seq, .off = (int64_t)j->off, .len = (uint64_t)j->len, .slot = slot_of(wb, j) };
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
 	if (wb->dead)
 		return false;
-	memset(u.b, 0, sizeof(u.b));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &j->s->fd, sizeof(int));
-	if (sendmsg(wb->sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(q))
+	if (fds_send(wb->sock, &q, sizeof(q), &j->s->fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(q))
 		return true;
 	if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
 		gone(wb, strerror(errno));
@@ -354,7 +316,6 @@ static bool room_to_spare(int fd, size_t len)
 		return false;
 	return (uint64_t)sf.f_bavail * (uint64_t)sf.f_frsize >= (uint64_t)len + ROOM_MARGIN;
 }
-
 
 int wb_stream_new(struct wb *wb, int fd, struct wb_group *group, struct wb_stream **out)
 {
