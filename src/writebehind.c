@@ -191,15 +191,21 @@ static unsigned slot_of(const struct wb *wb, const struct wb_job *j)
 	return (unsigned)(j - wb->job);
 }
 
+/* Under the lock: SLOT, which S was filling or had pending, is free again. */
+static void slot_free(struct wb *wb, struct wb_stream *s, unsigned slot)
+{
+	wb->slot_busy[slot] = false;
+	s->busy--;
+	pthread_cond_broadcast(&wb->done);
+}
+
 /* Under the lock: a finished job; its slot is free again. */
 static void job_done(struct wb *wb, struct wb_job *j, int err)
 {
 	if (err && !j->s->err)
 		j->s->err = err;
-	j->s->busy--;
-	wb->slot_busy[slot_of(wb, j)] = false;
 	wb->finished = j->seq;
-	pthread_cond_broadcast(&wb->done);
+	slot_free(wb, j->s, slot_of(wb, j));
 }
 
 /* Under the lock: the helper is gone. Each job it had not answered is
@@ -431,9 +437,7 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 
 	pthread_mutex_lock(&wb->mu);
 	if (n <= 0) {
-		wb->slot_busy[slot] = false;
-		s->busy--;
-		pthread_cond_broadcast(&wb->done);
+		slot_free(wb, s, (unsigned)slot);
 		pthread_mutex_unlock(&wb->mu);
 		return n;
 	}
@@ -459,9 +463,7 @@ ssize_t wb_stream_write(struct wb_stream *s, off_t off, size_t len, wb_fill_fn f
 	pthread_mutex_unlock(&wb->mu);
 	int err = write_all(s->fd, data, (size_t)n, off);
 	pthread_mutex_lock(&wb->mu);
-	wb->slot_busy[slot] = false;
-	s->busy--;
-	pthread_cond_broadcast(&wb->done);
+	slot_free(wb, s, (unsigned)slot);
 	pthread_mutex_unlock(&wb->mu);
 	return err ? -err : n;
 }
