@@ -162,22 +162,25 @@ def proc_stat(pid):
     return s[s.rindex(")") + 2:].split()
 
 
+# Tests of large writes run in both modes: the default (write-behind) and
+# -o writebehind=off; WOPTS is the options to mount with.
+WRITE_MODES = pytest.mark.parametrize("wopts", [["writebehind=off"], []], ids=["sync", "writebehind"])
+
+
 def writebehind_helpers(pid):
     """Pids of the live write-behind helpers (agentbayfs-wb) forked by daemon
     PID (zombies not counted)."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        fields = proc_stat(entry) if entry.isdigit() else None
+        if not fields or fields[1] != str(pid) or fields[0] == "Z":
             continue
         try:
-            with open("/proc/%s/stat" % entry) as f:
-                s = f.read()
+            with open("/proc/%s/comm" % entry) as f:
+                if f.read().strip() == "agentbayfs-wb":
+                    found.append(int(entry))
         except OSError:
-            continue
-        comm = s[s.index("(") + 1:s.rindex(")")]
-        fields = s[s.rindex(")") + 2:].split()
-        if comm == "agentbayfs-wb" and fields[1] == str(pid) and fields[0] != "Z":
-            found.append(int(entry))
+            pass
     return found
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import FINAL_STATES, is_mounted, proc_stat, writebehind_helpers
+from conftest import FINAL_STATES, WRITE_MODES, is_mounted, proc_stat, writebehind_helpers
 
 
 # ----------------------------------------------------------------------------
@@ -177,7 +177,7 @@ CHUNK = 64 * 1024
 
 
 @pytest.mark.deadline(60)
-@pytest.mark.parametrize("wopts", [["writebehind=off"], []], ids=["sync", "writebehind"])
+@WRITE_MODES
 def test_kill9_during_writes_loses_nothing_written(mount, wopts):
     """kill -9 while a large file and a script are being written: every file
     complete before the kill is intact, the cut files hold a prefix at least as

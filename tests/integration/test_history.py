@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -154,8 +155,6 @@ def test_snapshot_reads_race_their_close(mount):
     text. (The kernel can send the release of a handle while our reply to
     its last read is still inside writev; under a sanitizer the daemon died
     of that when the reply came from the handle's own buffer.)"""
-    import threading
-
     m = mount(opts=["warm=0"])
     m.save_and_wait("a.py", "raise ValueError('v')\n")
     want = {name: m.read(name) for name in (".agentbayfs/status", "a.status", "a.error")}

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import writebehind_helpers
+from conftest import WRITE_MODES, writebehind_helpers
 
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
@@ -509,13 +509,12 @@ def test_mkdir_rmdir_and_empty_readdir(fs):
 
 # ---- large writes, answered before the store has them (the default) or,
 # with -o writebehind=off, after: a write of 64 KiB or more to a write-only
-# handle is answered once its data is in pipes the write-behind helper holds,
-# and the store file gets it after. Either way, whatever looks at the file next (a stat,
-# an open, a read, a truncate, a close, an fsync, a run) sees it whole.
+# handle is answered once its data is in memory shared with the write-behind
+# helper, and the store file gets it after. Either way, whatever looks at
+# the file next (a stat, an open, a read, a truncate, a close, an fsync, a
+# run) sees it whole.
 
 MiB = 1024 * 1024
-
-WRITE_MODES = pytest.mark.parametrize("wopts", [["writebehind=off"], []], ids=["sync", "writebehind"])
 
 
 @WRITE_MODES
